@@ -1,0 +1,65 @@
+"""The ``latticenas`` command: a thin dispatcher over the library.
+
+Each command group lives beside the code it drives and registers itself here through a
+``register(subparsers)`` function that adds its parsers and sets ``func``. User mistakes
+(:class:`~latticenas.errors.LatticeNASError`) become one ``error:`` line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from latticenas import __version__
+from latticenas.errors import LatticeNASError
+
+# Modules that contribute subcommands; each defines register(subparsers).
+COMMAND_MODULES = (
+    "latticenas.trial_cli",
+    "latticenas.katib.cli",
+    "latticenas.runner.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="latticenas",
+        description="Neural architecture search for tabular data with randomly connected lattices.",
+    )
+    parser.add_argument("--version", action="version", version=f"latticenas {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # a command group not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def run(func, args) -> int:
+    """Call a command function, turning user errors into one line and an exit code."""
+    try:
+        return int(func(args) or 0)
+    except LatticeNASError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
+    return run(args.func, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
