@@ -1,0 +1,97 @@
+"""Load a table into a checked, split :class:`Dataset`.
+
+:func:`load_dataset` reads the table (:func:`~latticenas.data.io.read_table`), infers its
+schema (:func:`~latticenas.data.schema.infer_schema`), drops the rows whose target is missing
+and the ``drop_columns``, stops on target leakage
+(:func:`~latticenas.data.leakage.check_leakage`) and splits by content hash
+(:func:`~latticenas.data.split.hash_split`). Each part holds the feature columns and the
+target, in table order, with the original index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from latticenas.data.canonical import row_texts
+from latticenas.data.io import read_table
+from latticenas.data.leakage import check_leakage
+from latticenas.data.schema import TableSchema, Task, drop_missing_target, infer_schema
+from latticenas.data.split import hash_split, validate_fractions
+from latticenas.errors import DataError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A table ready for training: schema plus train/validation/test parts."""
+
+    schema: TableSchema
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    source_uri: str
+
+
+def load_dataset(
+    uri: str,
+    target: str,
+    task: Task | str | None = "auto",
+    drop_columns: Iterable[str] = (),
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    allow_leakage: Iterable[str] = (),
+) -> Dataset:
+    """Read, infer, check and split the table at ``uri`` (see the module docstring).
+
+    Raises DataError (LeakageError for leakage) for any unusable input, including a table
+    too small to give every part with a non-zero fraction (and train) at least one row.
+    """
+    validate_fractions(val_fraction, test_fraction)
+    raw = read_table(uri)
+    drop_columns = tuple(drop_columns)
+    schema = infer_schema(raw, target, task=task, drop_columns=drop_columns)
+    rows = drop_missing_target(raw, target)
+    check_leakage(rows, schema, allow=tuple(allow_leakage))
+    kept = rows[[c for c in rows.columns if c == target or c in set(schema.feature_names)]]
+    split = hash_split(kept, val_fraction=val_fraction, test_fraction=test_fraction)
+    _check_parts(split.train, split.val, split.test, val_fraction, test_fraction, len(kept))
+    return Dataset(
+        schema=schema, train=split.train, val=split.val, test=split.test, source_uri=str(uri)
+    )
+
+
+def _check_parts(
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    test: pd.DataFrame,
+    val_fraction: float,
+    test_fraction: float,
+    n: int,
+) -> None:
+    """DataError when a part that should have rows has none."""
+    wanted = (
+        ("train", train, 1.0),
+        ("validation", val, val_fraction),
+        ("test", test, test_fraction),
+    )
+    empty = [name for name, part, fraction in wanted if fraction > 0 and part.empty]
+    if empty:
+        raise DataError(
+            f"too few rows ({n}) to split: the {' and '.join(empty)} part is empty; "
+            "use a larger table or change --val-fraction/--test-fraction"
+        )
+
+
+def data_fingerprint(df: pd.DataFrame) -> str:
+    """sha256 (hex) of the column names and every row's canonical content, in order."""
+    h = hashlib.sha256()
+    for name in df.columns:
+        h.update(f"{len(str(name))}:{name};".encode("utf-8", "surrogatepass"))
+    h.update(b"\x00")
+    for text in row_texts(df):
+        h.update(text.encode("utf-8", "surrogatepass"))
+        h.update(b"\n")
+    return h.hexdigest()
