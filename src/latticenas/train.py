@@ -1,0 +1,189 @@
+"""Train one network: the piece the trial repeats for every sampled architecture.
+
+:func:`prepare` turns a :class:`~latticenas.data.Dataset` into model-ready arrays once per
+trial (statistics from the training split only). :func:`train_network` builds a spec, fits it
+with AdamW and early stopping that restores the best epoch's weights, and evaluates it on the
+validation split in the target's original units. A network whose loss turns NaN is reported as
+``DIVERGED``; any other exception inside Keras as ``FAILED`` with its message; neither stops
+the trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from enum import Enum
+
+import keras
+import numpy as np
+
+from latticenas.arch.keras_builder import Network, as_dataset, build_network
+from latticenas.arch.spec import ArchitectureSpec
+from latticenas.data import Dataset, TableSchema, Task
+from latticenas.evaluation import classification_metrics, regression_metrics
+from latticenas.features import FeatureStats, TargetTransform, encode_target, model_inputs
+from latticenas.params import ParameterSet
+
+log = logging.getLogger(__name__)
+
+
+class NetworkStatus(str, Enum):
+    SUCCEEDED = "succeeded"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Model-ready arrays of one split layout, computed once per trial."""
+
+    schema: TableSchema
+    stats: FeatureStats
+    transform: TargetTransform | None
+    x_train: dict
+    y_train: np.ndarray
+    x_val: dict
+    y_val: np.ndarray  # training encoding (scaled target / class codes)
+    y_val_raw: np.ndarray  # original units (regression) or class codes
+
+
+def prepare(dataset: Dataset, log_target: bool | None = None) -> Prepared:
+    schema = dataset.schema
+    stats = FeatureStats.fit(dataset.train, schema)
+    transform = None
+    if schema.task is Task.REGRESSION:
+        transform = TargetTransform.fit(dataset.train[schema.target].to_numpy(), log=log_target)
+    y_val = encode_target(dataset.val[schema.target], schema, transform)
+    y_val_raw = dataset.val[schema.target].to_numpy(dtype="float64") if transform else y_val
+    return Prepared(
+        schema=schema,
+        stats=stats,
+        transform=transform,
+        x_train=model_inputs(dataset.train, stats),
+        y_train=encode_target(dataset.train[schema.target], schema, transform),
+        x_val=model_inputs(dataset.val, stats),
+        y_val=y_val,
+        y_val_raw=y_val_raw,
+    )
+
+
+@dataclass(frozen=True)
+class NetworkResult:
+    network_id: str
+    spec_hash: str
+    status: NetworkStatus
+    metrics: dict[str, float] = field(default_factory=dict)  # validation metrics, bare names
+    param_count: int = 0
+    epochs_run: int = 0
+    best_epoch: int = 0
+    train_seconds: float = 0.0
+    history: dict[str, list[float]] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "network_id": self.network_id,
+            "spec_hash": self.spec_hash,
+            "status": self.status.value,
+            "metrics": self.metrics,
+            "param_count": self.param_count,
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "train_seconds": round(self.train_seconds, 3),
+            "history": self.history,
+            "error": self.error,
+        }
+
+
+def loss_for(task: Task) -> str:
+    return {
+        Task.REGRESSION: "mean_squared_error",
+        Task.BINARY: "binary_crossentropy",
+        Task.MULTICLASS: "sparse_categorical_crossentropy",
+    }[task]
+
+
+def compile_network(network: Network, params: ParameterSet, task: Task) -> None:
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=params.learning_rate, weight_decay=params.weight_decay, clipnorm=1.0
+    )
+    network.core.compile(optimizer=optimizer, loss=loss_for(task), jit_compile=False)
+
+
+def train_network(
+    spec: ArchitectureSpec,
+    data: Prepared,
+    params: ParameterSet,
+    *,
+    network_id: str,
+    seed: int,
+    strategy=None,
+) -> tuple[NetworkResult, Network | None]:
+    """Build, fit and evaluate one network; never raises for a network that fails to train."""
+    keras.utils.set_random_seed(seed)
+    started = time.perf_counter()
+    try:
+        with strategy.scope() if strategy is not None else nullcontext():
+            network = build_network(spec, data.stats, data.schema, data.transform)
+            compile_network(network, params, data.schema.task)
+        history = fit(network, data, params, seed)
+    except Exception as exc:  # a network's own failure must not end the trial
+        log.warning("network %s failed: %s", network_id, exc)
+        return _failed(network_id, spec, NetworkStatus.FAILED, started, error=f"{type(exc).__name__}: {exc}"), None
+    losses = history.get("loss", [])
+    if not losses or any(not math.isfinite(v) for v in losses):
+        return _failed(network_id, spec, NetworkStatus.DIVERGED, started, error="loss became NaN/inf"), None
+    metrics = evaluate(network, data.x_val, data.y_val_raw, data.schema)
+    if not all(math.isfinite(v) for k, v in metrics.items() if k != "auc"):
+        return _failed(network_id, spec, NetworkStatus.DIVERGED, started, error="non-finite predictions"), None
+    val_loss = history.get("val_loss", losses)
+    result = NetworkResult(
+        network_id=network_id,
+        spec_hash=spec.content_hash,
+        status=NetworkStatus.SUCCEEDED,
+        metrics=metrics,
+        param_count=int(network.core.count_params()),
+        epochs_run=len(losses),
+        best_epoch=int(np.nanargmin(val_loss)) + 1,
+        train_seconds=time.perf_counter() - started,
+        history={k: [float(x) for x in v] for k, v in history.items()},
+    )
+    return result, network
+
+
+def fit(network: Network, data: Prepared, params: ParameterSet, seed: int = 0) -> dict[str, list[float]]:
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=params.patience, restore_best_weights=True
+        ),
+    ]
+    history = network.core.fit(
+        as_dataset(data.x_train, data.y_train, batch_size=params.batch_size, shuffle_seed=seed),
+        validation_data=as_dataset(data.x_val, data.y_val),
+        epochs=params.epochs,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    return history.history
+
+
+def evaluate(network: Network, x: dict, y_raw: np.ndarray, schema: TableSchema) -> dict[str, float]:
+    """Metrics of the serving model (original units) on ``x`` against ``y_raw``."""
+    predictions = network.serving.predict(as_dataset(x), verbose=0)
+    if schema.task is Task.REGRESSION:
+        return regression_metrics(y_raw, predictions)
+    return classification_metrics(y_raw, predictions, len(schema.classes))
+
+
+def _failed(network_id, spec, status, started, error) -> NetworkResult:
+    return NetworkResult(
+        network_id=network_id,
+        spec_hash=spec.content_hash,
+        status=status,
+        train_seconds=time.perf_counter() - started,
+        error=error,
+    )
