@@ -32,9 +32,10 @@ def format_metric_lines(metrics: Mapping[str, float]) -> str:
 
 
 def _format_number(value: float) -> str:
-    text = repr(value)
-    # repr gives e.g. '1e-05' or '12345.678'; 'inf'/'nan' are excluded by the caller.
-    return text
+    """Integers without a fraction (``param-count=92622``), others in full ``repr`` precision."""
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
 
 
 def parse_metric_lines(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
@@ -161,13 +162,16 @@ def fit(network: Network, data: Prepared, params: ParameterSet, seed: int = 0) -
             monitor="val_loss", patience=params.patience, restore_best_weights=True
         ),
     ]
-    history = network.core.fit(
-        as_dataset(data.x_train, data.y_train, batch_size=params.batch_size, shuffle_seed=seed),
-        validation_data=as_dataset(data.x_val, data.y_val),
-        epochs=params.epochs,
-        callbacks=callbacks,
-        verbose=0,
-    )
+    with warnings.catch_warnings():
+        # Keras warns that fit's shuffle flag is ignored for a tf.data input; ours is shuffled.
+        warnings.filterwarnings("ignore", message=".*shuffle=True.*", category=UserWarning)
+        history = network.core.fit(
+            as_dataset(data.x_train, data.y_train, batch_size=params.batch_size, shuffle_seed=seed),
+            validation_data=as_dataset(data.x_val, data.y_val),
+            epochs=params.epochs,
+            callbacks=callbacks,
+            verbose=0,
+        )
     return history.history
 
 

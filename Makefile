@@ -1,0 +1,43 @@
+# latticenas: every target creates the environment it needs in .venv (reused on the next run).
+# The environment is resolved by uv from pyproject.toml + uv.lock (kubeflow-katib's protobuf<5
+# pin is overridden there, see [tool.uv] in pyproject.toml).
+
+PYTHON ?= python3
+UV_HOME := .uvtool
+UV := $(UV_HOME)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+MANIFEST ?= manifests/base/experiment-random.yaml
+EXPERIMENT_DIR ?= experiments/demo
+
+.PHONY: setup demo trial test test-fast benchmark manifests clean
+
+$(UV):
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --extra dev
+	@touch $@
+
+setup: $(VENV)/.synced ## create .venv with the library, its tools and the test dependencies
+
+demo: setup ## a real local search on the bundled Ames data, then the leaderboard
+	$(BIN)/latticenas experiment run $(MANIFEST) --dir $(EXPERIMENT_DIR)
+
+trial: setup ## one trial on Ames (what a single Katib trial container does)
+	$(BIN)/latticenas-trial --data=example:ames --target=price --drop-columns=Order,PID \
+		--objective=val-rmse --output-dir=runs/ames-trial --epochs=25 \
+		--number_of_architecture_moities_to_try=2
+
+test: setup ## the whole test suite
+	$(BIN)/pytest -q
+
+benchmark: setup
+	$(BIN)/python benchmarks/trial_throughput.py
+
+manifests: setup ## regenerate the Katib manifests from search_spaces/ames.yaml
+	$(BIN)/latticenas manifests generate
+
+clean:
+	rm -rf $(VENV) $(UV_HOME) runs experiments .pytest_cache

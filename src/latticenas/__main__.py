@@ -1,0 +1,5 @@
+import sys
+
+from latticenas.cli import main
+
+sys.exit(main())

@@ -1,0 +1,79 @@
+"""The trial's artifact layout: one fixed shape read by the runner, the pipeline and users.
+
+::
+
+    <output>/params.json              the trial's parameter set and fixed arguments
+    <output>/summary.json             status, objective, reported metrics, best network id
+    <output>/networks/<id>/spec.json  every sampled network's architecture
+    <output>/networks/<id>/metrics.json   its status, validation metrics, history
+    <output>/best/spec.json           the best network's architecture
+    <output>/best/model.keras         its trained model (raw columns in, target units out)
+    <output>/best/metrics.json        its metrics
+    <output>/best/preprocessing.json  the input contract: columns, kinds, statistics, target transform
+    <output>/best/diagram.svg         a picture of the network
+
+``<output>`` is a local directory or a ``gs://`` prefix. Files are written as soon as they
+exist (each network's record right after it trains), so a trial that dies keeps what it did.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from latticenas.data.io import is_gcs_uri, join_uri, write_bytes
+
+PARAMS = "params.json"
+SUMMARY = "summary.json"
+NETWORKS = "networks"
+BEST = "best"
+SPEC = "spec.json"
+MODEL = "model.keras"
+METRICS = "metrics.json"
+PREPROCESSING = "preprocessing.json"
+DIAGRAM = "diagram.svg"
+
+
+class ArtifactWriter:
+    """Writes the layout above under ``root`` (local directory or ``gs://`` prefix)."""
+
+    def __init__(self, root: str):
+        self.root = str(root)
+        self.remote = is_gcs_uri(self.root)
+        if not self.remote:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+
+    def uri(self, *parts: str) -> str:
+        return join_uri(self.root, *parts)
+
+    def write_json(self, data, *parts: str) -> str:
+        return self.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", *parts)
+
+    def write_text(self, text: str, *parts: str) -> str:
+        uri = self.uri(*parts)
+        write_bytes(uri, text.encode("utf-8"))
+        return uri
+
+    def save_model(self, model, *parts: str) -> str:
+        """Save a Keras model (Keras writes locally; remote roots get an upload)."""
+        uri = self.uri(*parts)
+        if not self.remote:
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+            model.save(uri)
+            return uri
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / MODEL
+            model.save(local)
+            write_bytes(uri, local.read_bytes())
+        return uri
+
+    def copy_local(self, source: str, *parts: str) -> str:
+        uri = self.uri(*parts)
+        if self.remote:
+            write_bytes(uri, Path(source).read_bytes())
+        else:
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, uri)
+        return uri

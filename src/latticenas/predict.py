@@ -1,0 +1,65 @@
+"""Use a trained network: load ``best/`` (model + input contract) and predict a raw table.
+
+``Predictor.load(directory)`` reads ``model.keras`` and ``preprocessing.json`` from a trial's
+``best/`` directory (or any directory with that layout). ``predict(df)`` takes the raw columns
+(extra columns are ignored, missing feature columns are an error naming them) and returns
+predictions in the target's units (regression) or class probabilities (classification).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from latticenas import artifacts as layout
+from latticenas.data import TableSchema, Task
+from latticenas.errors import DataError
+from latticenas.features import FeatureStats, model_inputs
+
+
+@dataclass(frozen=True)
+class Predictor:
+    model: object
+    schema: TableSchema
+    stats: FeatureStats
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Predictor:
+        import keras
+
+        import latticenas.arch.keras_layers  # noqa: F401  (registers the custom layers)
+
+        directory = Path(directory)
+        model_path, contract_path = directory / layout.MODEL, directory / layout.PREPROCESSING
+        for path in (model_path, contract_path):
+            if not path.exists():
+                raise DataError(f"{path} not found; point at a trial's best/ directory (it holds {layout.MODEL} and {layout.PREPROCESSING})")
+        contract = json.loads(contract_path.read_text())
+        return cls(
+            model=keras.models.load_model(model_path),
+            schema=TableSchema.from_dict(contract["schema"]),
+            stats=FeatureStats.from_dict(contract["features"]),
+        )
+
+    def predict(self, df: pd.DataFrame) -> np.ndarray:
+        from latticenas.arch.keras_builder import as_dataset
+
+        missing = [c for c in self.schema.feature_names if c not in df.columns]
+        if missing:
+            raise DataError(f"the table lacks feature columns the model needs: {', '.join(missing[:10])}")
+        return np.asarray(self.model.predict(as_dataset(model_inputs(df, self.stats)), verbose=0))
+
+    def predict_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Predictions as a table: ``prediction`` (regression) or ``prediction`` + ``p_<class>``."""
+        raw = self.predict(df)
+        if self.schema.task is Task.REGRESSION:
+            return pd.DataFrame({"prediction": raw.ravel()}, index=df.index)
+        classes = list(self.schema.classes)
+        proba = np.column_stack([1 - raw.ravel(), raw.ravel()]) if self.schema.task is Task.BINARY else raw
+        out = pd.DataFrame(proba, columns=[f"p_{c}" for c in classes], index=df.index)
+        out.insert(0, "prediction", [classes[i] for i in proba.argmax(axis=1)])
+        return out

@@ -1,0 +1,150 @@
+"""What one trial does, apart from how it is invoked: sample -> train each -> report.
+
+:func:`run_trial` loads and checks the data, samples the trial's architectures, trains every
+(moity, try) pair, writes each network's record as soon as it exists, keeps the best network
+by the objective, and returns a :class:`TrialOutcome`. Metric lines go through ``emit`` (the
+trial program prints them on stdout for Katib).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from latticenas import artifacts as layout
+from latticenas.arch import ArchitectureSpec, sample_architectures
+from latticenas.arch.diagram import render_svg
+from latticenas.artifacts import ArtifactWriter
+from latticenas.data import Dataset, Task
+from latticenas.distribute import pick_strategy
+from latticenas.errors import ParameterError, TrialFailedError
+from latticenas.evaluation import CLASSIFICATION_METRICS, DIRECTIONS, REGRESSION_METRICS, is_better
+from latticenas.metrics import format_metric_lines
+from latticenas.train import NetworkResult, NetworkStatus, Prepared, prepare, train_network
+
+log = logging.getLogger("latticenas.trial")
+
+DEFAULT_OBJECTIVE = {Task.REGRESSION: "val-rmse", Task.BINARY: "val-logloss", Task.MULTICLASS: "val-logloss"}
+FINAL_ACTIVATION = {Task.REGRESSION: "linear", Task.BINARY: "sigmoid", Task.MULTICLASS: "softmax"}
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    objective: str
+    best_network_id: str
+    best_value: float
+    reported: dict[str, float]
+    results: tuple[NetworkResult, ...]
+
+
+def run_trial(config, dataset: Dataset, emit: Callable[[str], None] = print) -> TrialOutcome:
+    """Train the trial's networks on ``dataset`` (loaded and checked by the caller)."""
+    writer = ArtifactWriter(config.output_dir)
+    writer.write_json(config.to_dict(), layout.PARAMS)
+    objective = resolve_objective(config.objective, dataset.schema.task)
+    log.info("data: %d train / %d validation / %d test rows, %d features, task %s, objective %s",
+             len(dataset.train), len(dataset.val), len(dataset.test), len(dataset.schema.features),
+             dataset.schema.task.value, objective)
+    choice = pick_strategy()
+    log.info("distribution strategy: %s", choice.description)
+    data = prepare(dataset, config.log_target)
+    specs = sample_architectures(
+        config.params, output_size=dataset.schema.output_size,
+        final_activation=config.params.final_activation or FINAL_ACTIVATION[dataset.schema.task],
+    )
+    loop = _Loop(config, writer, data, objective, choice.strategy, emit)
+    for moity, spec in enumerate(specs):
+        for attempt in range(config.params.number_of_tries_per_architecture_moity):
+            loop.train(spec, moity, attempt, total=len(specs) * config.params.number_of_tries_per_architecture_moity)
+    return loop.finish(dataset)
+
+
+def resolve_objective(objective: str, task: Task) -> str:
+    if objective == "auto":
+        return DEFAULT_OBJECTIVE[task]
+    names = REGRESSION_METRICS if task is Task.REGRESSION else CLASSIFICATION_METRICS
+    allowed = [f"val-{n}" for n in names]
+    if objective not in allowed:
+        raise ParameterError(
+            f"objective {objective!r} is not reported for a {task.value} task; use one of {', '.join(allowed)}"
+        )
+    return objective
+
+
+class _Loop:
+    """Trains networks one by one, keeping the best and writing each record at once."""
+
+    def __init__(self, config, writer: ArtifactWriter, data: Prepared, objective: str, strategy, emit):
+        self.config, self.writer, self.data = config, writer, data
+        self.objective, self.metric = objective, objective.removeprefix("val-")
+        self.strategy, self.emit = strategy, emit
+        self.results: list[NetworkResult] = []
+        self.best: tuple[NetworkResult, ArchitectureSpec] | None = None
+        self.started = time.perf_counter()
+
+    def train(self, spec: ArchitectureSpec, moity: int, attempt: int, total: int) -> None:
+        network_id = f"m{moity}-t{attempt}"
+        seed = (self.config.params.seed * 1_000_003 + moity * 101 + attempt) % (2**31 - 1)
+        self.writer.write_text(spec.to_json(indent=2), layout.NETWORKS, network_id, layout.SPEC)
+        log.info("network %s (%d of %d): %s", network_id, len(self.results) + 1, total, _describe(spec))
+        result, network = train_network(spec, self.data, self.config.params, network_id=network_id,
+                                        seed=seed, strategy=self.strategy)
+        self.results.append(result)
+        self.writer.write_json(result.to_dict(), layout.NETWORKS, network_id, layout.METRICS)
+        if result.status is not NetworkStatus.SUCCEEDED:
+            log.warning("network %s %s: %s", network_id, result.status.value, result.error)
+            return
+        value = result.metrics[self.metric]
+        log.info("network %s: %s %.6g after %d epochs (best epoch %d), %d parameters, %.1f s",
+                 network_id, self.objective, value, result.epochs_run, result.best_epoch,
+                 result.param_count, result.train_seconds)
+        if self.best is None or is_better(self.metric, value, self.best[0].metrics[self.metric]):
+            self.best = (result, spec)
+            self._save_best(result, spec, network)
+        self.emit(format_metric_lines({self.objective: self.best[0].metrics[self.metric]}))
+
+    def _save_best(self, result: NetworkResult, spec: ArchitectureSpec, network) -> None:
+        self.writer.save_model(network.serving, layout.BEST, layout.MODEL)
+        self.writer.write_text(spec.to_json(indent=2), layout.BEST, layout.SPEC)
+        self.writer.write_json(result.to_dict(), layout.BEST, layout.METRICS)
+        self.writer.write_text(render_svg(spec, title=f"best network {result.network_id}"), layout.BEST, layout.DIAGRAM)
+        self.writer.write_json(self._preprocessing(), layout.BEST, layout.PREPROCESSING)
+
+    def _preprocessing(self) -> dict:
+        data = self.data
+        return {
+            "schema": data.schema.to_dict(),
+            "features": data.stats.to_dict(),
+            "target_transform": data.transform.to_dict() if data.transform else None,
+        }
+
+    def finish(self, dataset: Dataset) -> TrialOutcome:
+        failed = [r for r in self.results if r.status is not NetworkStatus.SUCCEEDED]
+        summary = {"objective": self.objective, "networks_trained": len(self.results),
+                   "networks_failed": len(failed), "train_seconds": time.perf_counter() - self.started,
+                   "data_rows": {"train": len(dataset.train), "val": len(dataset.val), "test": len(dataset.test)}}
+        if self.best is None:
+            self.writer.write_json({**summary, "status": "failed"}, layout.SUMMARY)
+            reasons = "; ".join(f"{r.network_id}: {r.error}" for r in failed[:3])
+            raise TrialFailedError(
+                f"all {len(self.results)} networks failed ({reasons}); try a lower --learning_rate or smaller networks"
+            )
+        best, spec = self.best
+        reported = {f"val-{k}": v for k, v in best.metrics.items()}
+        reported.update({"param-count": best.param_count, "train-seconds": round(summary["train_seconds"], 3),
+                         "networks-trained": len(self.results), "networks-failed": len(failed)})
+        self.writer.write_json({**summary, "status": "succeeded", "best_network": best.network_id,
+                                "best_spec_hash": spec.content_hash, "metrics": reported}, layout.SUMMARY)
+        ordered = {self.objective: reported[self.objective], **reported}
+        self.emit(format_metric_lines(ordered))
+        return TrialOutcome(self.objective, best.network_id, best.metrics[self.metric], reported, tuple(self.results))
+
+
+def _describe(spec: ArchitectureSpec) -> str:
+    s = spec.summary()
+    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in s.items())
+
+
+__all__ = ["TrialOutcome", "run_trial", "resolve_objective", "DIRECTIONS"]
