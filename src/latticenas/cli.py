@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "latticenas.trial_cli",
     "latticenas.katib.cli",
     "latticenas.runner.cli",
+    "latticenas.pipeline.cli",
 )
 
 

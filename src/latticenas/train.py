@@ -17,6 +17,7 @@ import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Callable
 
 import keras
 import numpy as np
@@ -122,15 +123,20 @@ def train_network(
     network_id: str,
     seed: int,
     strategy=None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[NetworkResult, Network | None]:
-    """Build, fit and evaluate one network; never raises for a network that fails to train."""
+    """Build, fit and evaluate one network; never raises for a network that fails to train.
+
+    ``on_epoch(epoch, metrics)``, when given, receives the validation metrics in original units
+    after every epoch (the trial turns them into intermediate Katib metric lines).
+    """
     keras.utils.set_random_seed(seed)
     started = time.perf_counter()
     try:
         with strategy.scope() if strategy is not None else nullcontext():
             network = build_network(spec, data.stats, data.schema, data.transform)
             compile_network(network, params, data.schema.task)
-        history = fit(network, data, params, seed)
+        history = fit(network, data, params, seed, on_epoch)
     except Exception as exc:  # a network's own failure must not end the trial
         log.warning("network %s failed: %s", network_id, exc)
         return _failed(network_id, spec, NetworkStatus.FAILED, started, error=f"{type(exc).__name__}: {exc}"), None
@@ -155,8 +161,9 @@ def train_network(
     return result, network
 
 
-def fit(network: Network, data: Prepared, params: ParameterSet, seed: int = 0) -> dict[str, list[float]]:
-    callbacks = [
+def fit(network: Network, data: Prepared, params: ParameterSet, seed: int = 0, on_epoch=None) -> dict[str, list[float]]:
+    callbacks = [] if on_epoch is None else [_EpochMetrics(network, data, on_epoch)]
+    callbacks += [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=params.patience, restore_best_weights=True
@@ -173,6 +180,20 @@ def fit(network: Network, data: Prepared, params: ParameterSet, seed: int = 0) -
             verbose=0,
         )
     return history.history
+
+
+class _EpochMetrics(keras.callbacks.Callback):
+    """Validation metrics in original units after each epoch (one small predict)."""
+
+    def __init__(self, network: Network, data: Prepared, report):
+        super().__init__()
+        self.network, self.data, self.report = network, data, report
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs and not math.isfinite(logs.get("loss", math.nan)):
+            return
+        metrics = evaluate(self.network, self.data.x_val, self.data.y_val_raw, self.data.schema)
+        self.report(epoch + 1, metrics)
 
 
 def evaluate(network: Network, x: dict, y_raw: np.ndarray, schema: TableSchema) -> dict[str, float]:

@@ -90,7 +90,7 @@ class _Loop:
         self.writer.write_text(spec.to_json(indent=2), layout.NETWORKS, network_id, layout.SPEC)
         log.info("network %s (%d of %d): %s", network_id, len(self.results) + 1, total, _describe(spec))
         result, network = train_network(spec, self.data, self.config.params, network_id=network_id,
-                                        seed=seed, strategy=self.strategy)
+                                        seed=seed, strategy=self.strategy, on_epoch=self._report_epoch)
         self.results.append(result)
         self.writer.write_json(result.to_dict(), layout.NETWORKS, network_id, layout.METRICS)
         if result.status is not NetworkStatus.SUCCEEDED:
@@ -104,6 +104,14 @@ class _Loop:
             self.best = (result, spec)
             self._save_best(result, spec, network)
         self.emit(format_metric_lines({self.objective: self.best[0].metrics[self.metric]}))
+
+    def _report_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        """Intermediate objective for Katib (and medianstop): the trial's best value so far."""
+        value = metrics.get(self.metric, float("nan"))
+        incumbent = self.best[0].metrics[self.metric] if self.best else None
+        running = value if is_better(self.metric, value, incumbent) else incumbent
+        if running is not None:
+            self.emit(format_metric_lines({self.objective: running}))
 
     def _save_best(self, result: NetworkResult, spec: ArchitectureSpec, network) -> None:
         self.writer.save_model(network.serving, layout.BEST, layout.MODEL)
