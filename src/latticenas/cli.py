@@ -34,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # a command group not built yet
+            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+                continue  # a command group this installation does not have
             raise
         module.register(subparsers)
     return parser
