@@ -1,0 +1,102 @@
+"""``latticenas manifests generate|validate``.
+
+* ``generate [--space PATH ...] [--out DIR] [--check] [--registry R] [--tag T]`` writes the
+  Katib Experiments and the kustomize layout from the search-space files (default:
+  ``search_spaces/ames.yaml`` and ``search_spaces/ames-grid.yaml``). ``--check`` writes
+  nothing and exits 1 when the files under ``--out`` differ from a fresh generation (drift);
+  it compares against the default image references unless ``--registry``/``--tag`` are given.
+* ``validate PATH ...`` checks Experiment manifests (files, ``-`` for stdin, directories; a
+  directory with a ``kustomization.yaml`` is rendered with ``kubectl kustomize`` first). It
+  prints ``OK <file>: <name>`` per valid Experiment and ``<file>: <name>: <path>: <problem>``
+  per issue, and exits 1 when there is any issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from latticenas.errors import LatticeNASError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "manifests", help="generate and validate the Katib Experiment manifests",
+        description="Generate Katib Experiments from search-space files, or validate them.")
+    actions = parser.add_subparsers(dest="manifests_command", required=True, metavar="ACTION")
+
+    generate = actions.add_parser(
+        "generate", help="write manifests/ from the search-space files",
+        description="Write one Katib Experiment per algorithm and the kustomize overlays.")
+    generate.add_argument("--space", action="append", dest="spaces", metavar="PATH",
+                          help="search-space YAML (repeatable; default: search_spaces/ames.yaml "
+                               "and search_spaces/ames-grid.yaml)")
+    generate.add_argument("--out", default="manifests", metavar="DIR",
+                          help="output directory (default: manifests)")
+    generate.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 if the files under --out differ")
+    generate.add_argument("--registry", default=None,
+                          help="image registry (default: LATTICENAS_REGISTRY or ghcr.io/latticenas)")
+    generate.add_argument("--tag", default=None,
+                          help="image tag (default: LATTICENAS_TAG or the package version)")
+    generate.set_defaults(func=lambda args: run_generate(args))
+
+    validate = actions.add_parser(
+        "validate", help="check Experiment manifests the way Katib would",
+        description="Check Katib Experiments: webhook rules, algorithm settings, the Katib "
+                    "SDK models and the trial Job's Kubernetes schema.")
+    validate.add_argument("paths", nargs="+", metavar="PATH",
+                          help="manifest file, '-' for stdin, or a directory (kustomize "
+                               "directories are rendered first)")
+    validate.set_defaults(func=lambda args: run_validate(args))
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from latticenas.images import DEFAULT_REGISTRY, DEFAULT_TAG
+    from latticenas.katib.generate import (
+        DEFAULT_SPACES,
+        check_manifests,
+        render_manifests,
+        write_manifests,
+    )
+
+    spaces = args.spaces or list(DEFAULT_SPACES)
+    registry, tag = args.registry, args.tag
+    if args.check:
+        registry, tag = registry or DEFAULT_REGISTRY, tag or DEFAULT_TAG
+    files = render_manifests(spaces, args.out, registry=registry, tag=tag)
+    if args.check:
+        drift = check_manifests(files, args.out)
+        for line in drift:
+            print(f"drift: {line}")
+        if drift:
+            print("the manifests are out of date; run: latticenas manifests generate",
+                  file=sys.stderr)
+            return 1
+        print(f"OK {args.out}: {len(files)} files match {', '.join(spaces)}")
+        return 0
+    changed = write_manifests(files, args.out)
+    for path in changed:
+        print(f"wrote {path}")
+    print(f"{args.out}: {len(files)} files, {len(changed)} changed")
+    return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    from latticenas.katib.validate import validate_file
+
+    failed = False
+    for path in args.paths:
+        try:
+            results = validate_file(path)
+        except LatticeNASError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        for result in results:
+            if result.ok:
+                print(f"OK {result.source}: {result.name}")
+            for issue in result.issues:
+                failed = True
+                print(f"{result.source}: {result.name}: {issue}")
+    return 1 if failed else 0
