@@ -1,0 +1,228 @@
+"""Drive an experiment's trials to completion by Katib's rules.
+
+Contract:
+
+* Up to ``parallelTrialCount`` trials run at once, each a subprocess watched by its own thread;
+  the main thread asks the suggestion engine for new assignments, and the store records each
+  transition as it happens (a trial thread commits its own Running and final states).
+* :func:`completion` is Katib's experiment status rule, a pure function of the trials: the
+  experiment succeeds when the objective goal is reached (best <= goal when minimizing, >= when
+  maximizing), fails when Failed + MetricsUnavailable trials reach ``maxFailedTrialCount``
+  (and are not zero), succeeds when finished trials reach ``maxTrialCount``, and succeeds when
+  the engine is exhausted (grid or hyperband done) with no trial active. Once complete, no new
+  trial starts; trials still running finish and are recorded (as on a cluster).
+* No trial starts while finished + active trials already reach ``maxTrialCount``.
+* Early stopping (medianstop) gives every trial the rule computed from the history when it
+  starts; the trial is stopped once the rule says so.
+* Resuming: a trial a previous runner left Created or Running is run again under the same name
+  with the same parameters (its process, if a killed runner left it alive, is killed first;
+  its old output is discarded). Finished trials are never run again, so a killed and resumed
+  experiment ends with exactly the trials an uninterrupted one would count.
+* Ctrl-C (KeyboardInterrupt) or any error: running trials are terminated and left in the store
+  as Running, to be re-run by the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from enum import Enum
+
+from latticenas.runner.algorithms import SuggestionEngine
+from latticenas.runner.earlystop import MedianStop, StopRule
+from latticenas.runner.experiment import Experiment
+from latticenas.runner.process import (
+    MetricCollector,
+    ProcessResult,
+    build_command,
+    classify,
+    kill_orphan,
+    run_trial_process,
+    terminate,
+)
+from latticenas.runner.progress import Progress
+from latticenas.runner.state import ExperimentStore
+from latticenas.runner.trials import TrialRecord, best_trial
+from latticenas.runner.workspace import Workspace
+
+POLL_S = 0.5
+
+
+class ExperimentStatus(str, Enum):
+    CREATED = "Created"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    INTERRUPTED = "Interrupted"  # local only: the runner was stopped; run again to resume
+
+
+@dataclass(frozen=True)
+class Completion:
+    status: ExperimentStatus
+    reason: str
+
+
+def completion(experiment: Experiment, trials: Sequence[TrialRecord], exhausted: bool) -> Completion | None:
+    """Katib's experiment condition for these trials, or ``None`` while it goes on."""
+    finished = [t for t in trials if t.state.finished]
+    failed = sum(1 for t in finished if t.state.counts_as_failure)
+    best = best_trial(trials, experiment.objective)
+    budget = experiment.budget
+    if experiment.objective.goal_reached(best.objective if best else None):
+        return Completion(ExperimentStatus.SUCCEEDED, "ExperimentGoalReached")
+    if budget.max_failed is not None and failed and failed >= budget.max_failed:
+        return Completion(ExperimentStatus.FAILED, "ExperimentFailed: max failed trial count reached")
+    if budget.max_trials is not None and len(finished) >= budget.max_trials:
+        return Completion(ExperimentStatus.SUCCEEDED, "ExperimentMaxTrialsReached")
+    if exhausted and len(finished) == len(trials):
+        return Completion(ExperimentStatus.SUCCEEDED, "ExperimentSuggestionEndReached")
+    return None
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        experiment: Experiment,
+        workspace: Workspace,
+        store: ExperimentStore,
+        engine: SuggestionEngine,
+        early_stopping: MedianStop | None,
+        progress: Progress,
+        on_finished: Callable[[Sequence[TrialRecord]], None] = lambda trials: None,
+    ) -> None:
+        self.experiment = experiment
+        self.workspace = workspace
+        self.store = store
+        self.engine = engine
+        self.early_stopping = early_stopping
+        self.progress = progress
+        self.on_finished = on_finished
+        self.threads: dict[str, threading.Thread] = {}
+        self.processes: dict[str, object] = {}
+        self.events: queue.Queue[TrialRecord | None] = queue.Queue()
+        self.aborting = threading.Event()
+        self.exhausted = False
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self) -> Completion:
+        self.recover()
+        self.store.set_status(ExperimentStatus.RUNNING.value)
+        try:
+            done = self._loop()
+        except BaseException:
+            self.abort()
+            raise
+        self.store.set_status(done.status.value, done.reason)
+        return done
+
+    def _loop(self) -> Completion:
+        while True:
+            trials = self.store.trials()
+            done = completion(self.experiment, trials, self.exhausted)
+            launched = self.launch(trials) if done is None else 0
+            if not self.threads:
+                if done is not None:
+                    return done
+                if launched == 0:
+                    self.exhausted = True  # the engine cannot go on with nothing running
+                continue
+            self._wait()
+
+    def _wait(self) -> None:
+        try:
+            record = self.events.get(timeout=POLL_S)
+        except queue.Empty:
+            return
+        self.threads.pop(record.name).join()
+        self.processes.pop(record.name, None)
+        trials = self.store.trials()
+        self.progress.trial_finished(record, best_trial(trials, self.experiment.objective))
+        self.on_finished(trials)
+
+    def launch(self, trials: Sequence[TrialRecord]) -> int:
+        """Start pending trials, then new suggestions, within the parallel and trial budgets."""
+        budget = self.experiment.budget
+        active = [t for t in trials if not t.state.finished]
+        slots = budget.parallel - len(self.threads)
+        started = 0
+        for trial in active:
+            if slots > 0 and trial.name not in self.threads:
+                self.start(trial)
+                slots, started = slots - 1, started + 1
+        room = slots
+        if budget.max_trials is not None:
+            room = min(room, budget.max_trials - len(trials))
+        if room > 0 and not self.exhausted:
+            batch = self.engine.suggest(trials, room)
+            self.exhausted = batch.exhausted
+            for suggestion in batch.items:
+                self.start(self.store.create_trial(self.experiment.name, suggestion.params, suggestion.attrs))
+                started += 1
+        return started
+
+    # -- one trial -----------------------------------------------------------------------
+
+    def start(self, trial: TrialRecord) -> None:
+        rule = self.early_stopping.rule(self.store.trials()) if self.early_stopping else None
+        directory = self.workspace.trial_dir(trial.name)
+        if directory.exists():
+            shutil.rmtree(directory)  # a re-run starts from scratch
+        directory.mkdir(parents=True)
+        command = build_command(self.experiment, trial.name, trial.params, self.workspace.output_dir(trial.name))
+        run_id = uuid.uuid4().hex
+        command = replace(command, env={**command.env, "LATTICENAS_RUN_ID": run_id})
+        self.workspace.command_path(trial.name).write_text(
+            json.dumps({"argv": list(command.argv), "env": dict(command.env)}, indent=2)
+        )
+        thread = threading.Thread(target=self._run_trial, args=(trial, command, rule, run_id), daemon=True)
+        self.threads[trial.name] = thread
+        thread.start()
+
+    def _run_trial(self, trial: TrialRecord, command, rule: StopRule | None, run_id: str) -> None:
+        objective = self.experiment.objective
+        collector = MetricCollector(self.experiment.metric_filters, objective.metric_names)
+
+        def on_start(proc) -> None:
+            self.processes[trial.name] = proc
+            self.store.mark_running(trial.name, proc.pid, run_id)
+
+        try:
+            result = run_trial_process(
+                command,
+                self.workspace.log_path(trial.name),
+                collector,
+                objective.metric,
+                should_stop=rule.should_stop if rule else (lambda values: False),
+                on_start=on_start,
+            )
+        except Exception as exc:  # a runner-side problem (e.g. unwritable log): the trial failed
+            result = ProcessResult(1, collector.snapshot(), message=f"runner error: {exc}")
+        if self.aborting.is_set():
+            return  # left Running in the store: the next run re-runs it
+        state, value = classify(result, objective)
+        self.events.put(self.store.finish(trial.name, state, result.metrics, value, result.exit_code, result.message))
+
+    # -- resume and abort ------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Kill what a dead runner left running and queue its trials to run again."""
+        for pid, run_id in self.store.running_pids():
+            kill_orphan(pid, run_id)
+        interrupted = self.store.reset_interrupted()
+        if interrupted:
+            names = ", ".join(t.name for t in interrupted)
+            self.progress.note(f"resuming: {len(interrupted)} interrupted trial(s) run again: {names}")
+
+    def abort(self) -> None:
+        self.aborting.set()
+        for proc in list(self.processes.values()):
+            terminate(proc, grace=3.0)
+        for thread in list(self.threads.values()):
+            thread.join(timeout=10.0)
+        self.store.set_status(ExperimentStatus.INTERRUPTED.value, "the runner was stopped; run again to resume")

@@ -1,0 +1,233 @@
+"""What an experiment produced: the leaderboard, the progress plot and the best model.
+
+Contract (all written atomically, so ``experiment status`` may run while a run writes):
+
+* the leaderboard ranks trials with an objective value best first (ties: earlier trial first),
+  then the trials without one in creation order (no rank); each row has the rank, trial,
+  state, objective, additional metrics (by their metric strategies) and the parameters as
+  Katib substituted them;
+* ``leaderboard.csv`` and ``leaderboard.json`` in the experiment directory hold every row;
+* ``progress.png`` plots the objective of every trial by trial number and the best-so-far line;
+  ``progress.html`` is one self-contained page with that plot (inline SVG), the status summary
+  and the whole leaderboard;
+* the best trial's ``output/best/`` artifacts (spec.json, model.keras, metrics.json,
+  diagram.svg, ...) are copied to ``<dir>/best/`` with ``trial.json`` naming their trial;
+* :func:`write_report` does all of it and returns the terminal text: a summary and the top of
+  the leaderboard as a table.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from latticenas.runner.experiment import Experiment
+from latticenas.runner.progress import format_value
+from latticenas.runner.trials import TrialRecord, TrialState, best_trial, observed
+from latticenas.runner.workspace import Workspace
+
+TERMINAL_ROWS = 20
+
+
+@dataclass(frozen=True)
+class Row:
+    rank: int | None
+    trial: str
+    state: str
+    objective: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    duration_s: float | None = None
+
+
+def leaderboard(experiment: Experiment, trials: Sequence[TrialRecord]) -> tuple[Row, ...]:
+    sign = 1.0 if experiment.objective.minimize else -1.0
+    scored = sorted((t for t in trials if t.objective is not None), key=lambda t: (sign * t.objective, t.index))
+    unscored = [t for t in trials if t.objective is None]
+    rows = [_row(experiment, t, rank) for rank, t in enumerate(scored, start=1)]
+    return tuple(rows + [_row(experiment, t, None) for t in unscored])
+
+
+def _row(experiment: Experiment, trial: TrialRecord, rank: int | None) -> Row:
+    metrics = observed(trial.metrics, experiment.objective)
+    metrics.pop(experiment.objective.metric, None)
+    params = {p.name: p.format(trial.params[p.name]) for p in experiment.parameters if p.name in trial.params}
+    return Row(rank, trial.name, trial.state.value, trial.objective, metrics, params, trial.duration)
+
+
+def _columns(experiment: Experiment) -> list[str]:
+    objective = experiment.objective
+    return ["rank", "trial", "state", objective.metric, *objective.additional_metrics, *(p.name for p in experiment.parameters)]
+
+
+def _cells(experiment: Experiment, row: Row, exact: bool = False) -> list[str]:
+    """One row as text: values rounded for reading, or ``exact`` (full precision, blanks)."""
+
+    def number(value: float | None) -> str:
+        if exact:
+            return "" if value is None else repr(value)
+        return format_value(value)
+
+    extra = [number(row.metrics.get(m)) for m in experiment.objective.additional_metrics]
+    params = [row.params.get(p.name, "") for p in experiment.parameters]
+    rank = str(row.rank) if row.rank is not None else ("" if exact else "-")
+    return [rank, row.trial, row.state, number(row.objective), *extra, *params]
+
+
+def render_table(experiment: Experiment, rows: Sequence[Row], limit: int = TERMINAL_ROWS) -> str:
+    header = _columns(experiment)
+    body = [_cells(experiment, row) for row in rows[:limit]]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *body)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in [header, *body]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    if len(rows) > limit:
+        lines.append(f"... {len(rows) - limit} more trial(s) in leaderboard.csv")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def _atomic_write(path: Path, data: str | bytes) -> None:
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, mode) as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+
+
+def write_leaderboard(workspace: Workspace, experiment: Experiment, rows: Sequence[Row]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*_columns(experiment), "duration_s"])
+    for row in rows:
+        cells = _cells(experiment, row, exact=True)
+        writer.writerow([*cells, "" if row.duration_s is None else f"{row.duration_s:.3f}"])
+    _atomic_write(workspace.directory / "leaderboard.csv", buffer.getvalue())
+    document = {
+        "experiment": experiment.name,
+        "objective": {"metric": experiment.objective.metric, "type": experiment.objective.type.value},
+        "trials": [asdict(row) for row in rows],
+    }
+    _atomic_write(workspace.directory / "leaderboard.json", json.dumps(document, indent=2))
+
+
+def plot_progress(workspace: Workspace, experiment: Experiment, trials: Sequence[TrialRecord]) -> str:
+    """Write progress.png; return the same figure as SVG text."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    _draw(ax, experiment, trials)
+    fig.tight_layout()
+    png, svg = io.BytesIO(), io.StringIO()
+    fig.savefig(png, format="png")
+    fig.savefig(svg, format="svg")
+    plt.close(fig)
+    _atomic_write(workspace.directory / "progress.png", png.getvalue())
+    return svg.getvalue()
+
+
+def _draw(ax, experiment: Experiment, trials: Sequence[TrialRecord]) -> None:
+    objective = experiment.objective
+    for state, color in ((TrialState.SUCCEEDED, "tab:blue"), (TrialState.EARLY_STOPPED, "tab:orange")):
+        points = [(t.index, t.objective) for t in trials if t.state is state and t.objective is not None]
+        if points:
+            ax.scatter(*zip(*points), color=color, label=state.value, zorder=3)
+    xs, best = [], []
+    for trial in trials:
+        if trial.objective is not None and (not best or objective.better(trial.objective, best[-1])):
+            xs.append(trial.index)
+            best.append(trial.objective)
+    if xs:
+        last = max(t.index for t in trials)
+        ax.step([*xs, last], [*best, best[-1]], where="post", color="tab:green", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"{objective.metric} ({objective.type.value})")
+    ax.set_title(experiment.name)
+    ax.grid(alpha=0.3)
+    if xs:
+        ax.legend()
+
+
+def write_html(workspace: Workspace, experiment: Experiment, rows: Sequence[Row], svg: str, summary: Sequence[str]) -> None:
+    header = "".join(f"<th>{html.escape(c)}</th>" for c in _columns(experiment))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(experiment, row)) + "</tr>" for row in rows
+    )
+    svg = svg[svg.find("<svg") :]  # drop the XML prologue to inline it
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{html.escape(experiment.name)}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}</style></head>
+<body><h1>{html.escape(experiment.name)}</h1>
+<pre>{html.escape(chr(10).join(summary))}</pre>
+{svg}
+<h2>Leaderboard</h2><table><tr>{header}</tr>{body}</table>
+<p>Generated {time.strftime("%Y-%m-%d %H:%M:%S")}.</p></body></html>
+"""
+    _atomic_write(workspace.directory / "progress.html", page)
+
+
+def copy_best(workspace: Workspace, experiment: Experiment, trials: Sequence[TrialRecord]) -> TrialRecord | None:
+    """Copy the best trial's best/ artifacts to <dir>/best/ (once per best trial)."""
+    best = best_trial(trials, experiment.objective)
+    if best is None:
+        return None
+    marker = workspace.best_dir / "trial.json"
+    if marker.is_file() and json.loads(marker.read_text()).get("trial") == best.name:
+        return best
+    staging = Path(tempfile.mkdtemp(dir=workspace.directory, prefix=".best."))
+    source = workspace.output_dir(best.name) / "best"
+    if source.is_dir():
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+    info: dict[str, Any] = {"trial": best.name, "objective": best.objective, "params": dict(best.params)}
+    info["source"] = str(source)
+    (staging / "trial.json").write_text(json.dumps(info, indent=2))
+    if workspace.best_dir.exists():
+        shutil.rmtree(workspace.best_dir)
+    os.replace(staging, workspace.best_dir)
+    return best
+
+
+def summary_lines(experiment: Experiment, trials: Sequence[TrialRecord], status: str, workspace: Workspace) -> list[str]:
+    counts = {state: sum(1 for t in trials if t.state is state) for state in TrialState}
+    states = ", ".join(f"{n} {state.value}" for state, n in counts.items() if n)
+    budget = experiment.budget.max_trials
+    lines = [
+        f"experiment {experiment.name}: {status}",
+        f"trials: {len(trials)}{f' of {budget}' if budget else ''} ({states or 'none yet'})",
+    ]
+    best = best_trial(trials, experiment.objective)
+    if best is not None:
+        lines.append(f"best: {best.name} {experiment.objective.metric}={format_value(best.objective)}")
+        model = workspace.best_dir / "model.keras"
+        where = f"best model: {model}" if model.is_file() else f"best artifacts: {workspace.best_dir}"
+        lines.append(where)
+    return lines
+
+
+def write_report(workspace: Workspace, experiment: Experiment, trials: Sequence[TrialRecord], status: str) -> str:
+    """Write every report file; return the terminal text (summary + leaderboard table)."""
+    rows = leaderboard(experiment, trials)
+    write_leaderboard(workspace, experiment, rows)
+    try:
+        copy_best(workspace, experiment, trials)
+    except OSError:  # a concurrent `status` or run is copying the same files; next time then
+        pass
+    summary = summary_lines(experiment, trials, status, workspace)
+    write_html(workspace, experiment, rows, plot_progress(workspace, experiment, trials), summary)
+    files = f"files: {workspace.directory}/leaderboard.csv, leaderboard.json, progress.png, progress.html"
+    return "\n".join([*summary, files, "", render_table(experiment, rows)])
