@@ -7,7 +7,7 @@ import itertools
 import math
 
 import pytest
-from conftest import experiment_manifest
+from runner_helpers import experiment_manifest
 
 from latticenas.errors import ManifestError
 from latticenas.runner.algorithms import ENGINES, create_engine

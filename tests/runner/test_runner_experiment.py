@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import experiment_manifest, write_manifest
+from runner_helpers import experiment_manifest, write_manifest
 
 from latticenas.errors import ManifestError
 from latticenas.metrics import KATIB_DEFAULT_FILTER

@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from conftest import experiment_manifest, write_manifest
+from runner_helpers import experiment_manifest, write_manifest
 
 from latticenas.runner.experiment import parse_experiment
 from latticenas.runner.orchestrator import ExperimentStatus, completion
@@ -32,7 +32,7 @@ def experiment_row(directory) -> dict:
 
 
 def test_parallel_trials_overlap(tmp_path, cli):
-    manifest = experiment_manifest(max_trials=3, parallel=3, trial_args=("--sleep=0.8",))
+    manifest = experiment_manifest(max_trials=3, parallel=3, trial_args=("--sleep=1.2",))
     code, _, _ = cli("experiment", "run", write_manifest(tmp_path, manifest), "--dir", tmp_path / "exp")
     assert code == 0
     times = [json.loads(p.read_text()) for p in sorted((tmp_path / "exp" / "trials").glob("*/output/times.json"))]
@@ -69,28 +69,18 @@ def test_silent_trials_are_metrics_unavailable_and_count_as_failures(tmp_path, c
 
 
 def test_medianstop_stops_a_bad_trial_while_it_runs(tmp_path, cli):
-    parameters = [{"name": "x", "parameterType": "discrete", "feasibleSpace": {"list": ["0.3", "0.35", "0.4", "5.0", "6.0"]}}]
     manifest = experiment_manifest(
-        algorithm="grid",
-        parameters=parameters,
-        max_trials=5,
+        max_trials=4,
         early_stopping={"min_trials_required": 2, "start_step": 2},
-        trial_args=("--steps=8", "--sleep=0.08"),
+        trial_args=("--steps=8", "--sleep=0.08", "--bad-from=3"),  # trials 3 and 4 are bad
     )
-    code, out, _ = cli("experiment", "run", write_manifest(tmp_path, manifest), "--dir", tmp_path / "exp")
+    code, _, _ = cli("experiment", "run", write_manifest(tmp_path, manifest), "--dir", tmp_path / "exp")
     assert code == 0
     rows = trial_rows(tmp_path / "exp")
-    assert len(rows) == 5
-    for position, row in enumerate(rows):
-        x = json.loads(row["params"])["x"]
-        good_before = sum(1 for r in rows[:position] if json.loads(r["params"])["x"] < 1)
-        if x < 1:
-            assert row["state"] == "Succeeded"
-        elif good_before >= 2:
-            assert row["state"] == "EarlyStopped"
-            assert len(json.loads(row["metrics"])["loss"]) < 8
-            assert row["objective"] is not None
-    assert any(r["state"] == "EarlyStopped" for r in rows)
+    assert [r["state"] for r in rows] == ["Succeeded", "Succeeded", "EarlyStopped", "EarlyStopped"]
+    for row in rows[2:]:
+        losses = json.loads(row["metrics"])["loss"]
+        assert 2 <= len(losses) < 8 and row["objective"] == min(losses) > 10
 
 
 def test_grid_runs_every_point_then_succeeds(tmp_path, cli):
@@ -243,3 +233,12 @@ def test_ctrl_c_leaves_running_trials_to_resume(tmp_path, cli):
     assert experiment_row(directory)["status"] == "Interrupted"
     code, out, _ = cli("experiment", "status", directory)
     assert code == 0 and "Interrupted" in out and "Running: quad-0001" in out
+
+
+def test_a_missing_trial_program_is_refused_before_any_trial(tmp_path, cli):
+    manifest = experiment_manifest()
+    container = manifest["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"][0]
+    container["command"][0] = "no-such-latticenas-trial"
+    code, _, err = cli("experiment", "run", write_manifest(tmp_path, manifest), "--dir", tmp_path / "exp")
+    assert code == 2 and "'no-such-latticenas-trial' not found" in err
+    assert trial_rows(tmp_path / "exp") == []

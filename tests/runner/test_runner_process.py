@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_TRIAL, experiment_manifest
+from runner_helpers import FAKE_TRIAL, experiment_manifest
 
 from latticenas.errors import ManifestError
 from latticenas.runner.earlystop import MedianStop, create_early_stopping

@@ -70,36 +70,49 @@ def run_command(args) -> int:
 
 
 def _run(experiment, directory: Path, args) -> int:
-    from latticenas.runner.algorithms import create_engine
-    from latticenas.runner.earlystop import create_early_stopping
-    from latticenas.runner.orchestrator import ExperimentStatus, Orchestrator
-    from latticenas.runner.progress import Progress
-    from latticenas.runner.report import leaderboard, write_leaderboard, write_report
+    from latticenas.runner.orchestrator import ExperimentStatus
+    from latticenas.runner.report import write_report
     from latticenas.runner.workspace import open_for_run
 
     workspace, store, experiment = open_for_run(experiment, directory, args.max_trials, args.parallel)
+    try:
+        done = _execute(experiment, workspace, store)
+        print(write_report(workspace, experiment, store.trials(), f"{done.status.value} ({done.reason})"))
+    finally:
+        store.close()
+    return 0 if done.status is ExperimentStatus.SUCCEEDED else 1
+
+
+def _execute(experiment, workspace, store):
+    """Check what can be checked before a trial runs, then drive the trials to completion."""
+    from latticenas.runner.algorithms import create_engine
+    from latticenas.runner.earlystop import create_early_stopping
+    from latticenas.runner.orchestrator import Orchestrator
+    from latticenas.runner.process import check_command
+    from latticenas.runner.progress import Progress
+    from latticenas.runner.report import leaderboard, write_leaderboard
+
     engine = create_engine(experiment)
     early_stopping = create_early_stopping(experiment.early_stopping, experiment.objective)
     _check_budget(experiment)
+    check_command(experiment)
     for warning in engine.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     trials = store.trials()
-    print(_banner(experiment, directory, trials), file=sys.stderr)
+    print(_banner(experiment, workspace.directory, trials), file=sys.stderr)
     progress = Progress(experiment, experiment.budget.max_trials, sum(t.state.finished for t in trials))
     orchestrator = Orchestrator(
         experiment, workspace, store, engine, early_stopping, progress,
         on_finished=lambda trials: write_leaderboard(workspace, experiment, leaderboard(experiment, trials)),
     )
     try:
-        done = orchestrator.run()
+        return orchestrator.run()
     except KeyboardInterrupt:
-        progress.close()
-        print(f"interrupted: resume with `latticenas experiment run --resume --dir {directory}`", file=sys.stderr)
+        hint = f"latticenas experiment run --resume --dir {workspace.directory}"
+        print(f"\ninterrupted: resume with `{hint}`", file=sys.stderr)
         raise
-    progress.close()
-    print(write_report(workspace, experiment, store.trials(), f"{done.status.value} ({done.reason})"))
-    store.close()
-    return 0 if done.status is ExperimentStatus.SUCCEEDED else 1
+    finally:
+        progress.close()
 
 
 def _check_budget(experiment) -> None:

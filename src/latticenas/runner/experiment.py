@@ -422,8 +422,11 @@ def parse_trial_template(obj: Mapping[str, Any], where: str) -> TrialTemplate:
     container = _primary_container(trial_spec, obj.get("primaryContainerName"), f"{where}.trialSpec")
     command = tuple(str(c) for c in _list(container.get("command"), "primary container command"))
     args = tuple(str(a) for a in _list(container.get("args"), "primary container args"))
-    if not command and not args:
-        raise ManifestError(f"{where}.trialSpec: the primary container has no command or args")
+    if not command:
+        raise ManifestError(
+            f"{where}.trialSpec: the primary container has no command; the local runner cannot "
+            "know the image's entrypoint, so name the program (e.g. latticenas-trial) in command"
+        )
     meta = _mapping(trial_spec.get("metadata") or {}, f"{where}.trialSpec.metadata")
     return TrialTemplate(
         command=command,

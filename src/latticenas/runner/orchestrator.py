@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import queue
 import shutil
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -47,7 +48,7 @@ from latticenas.runner.process import (
 )
 from latticenas.runner.progress import Progress
 from latticenas.runner.state import ExperimentStore
-from latticenas.runner.trials import TrialRecord, best_trial
+from latticenas.runner.trials import TrialRecord, TrialState, best_trial
 from latticenas.runner.workspace import Workspace
 
 POLL_S = 0.5
@@ -103,8 +104,8 @@ class Orchestrator:
         self.progress = progress
         self.on_finished = on_finished
         self.threads: dict[str, threading.Thread] = {}
-        self.processes: dict[str, object] = {}
-        self.events: queue.Queue[TrialRecord | None] = queue.Queue()
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.events: queue.Queue[TrialRecord | BaseException] = queue.Queue()
         self.aborting = threading.Event()
         self.exhausted = False
 
@@ -139,10 +140,13 @@ class Orchestrator:
             record = self.events.get(timeout=POLL_S)
         except queue.Empty:
             return
+        if isinstance(record, BaseException):
+            raise record
         self.threads.pop(record.name).join()
         self.processes.pop(record.name, None)
         trials = self.store.trials()
-        self.progress.trial_finished(record, best_trial(trials, self.experiment.objective))
+        so_far = [t for t in trials if t.state.finished and t.ended <= record.ended]
+        self.progress.trial_finished(record, best_trial(so_far, self.experiment.objective))
         self.on_finished(trials)
 
     def launch(self, trials: Sequence[TrialRecord]) -> int:
@@ -185,6 +189,12 @@ class Orchestrator:
         thread.start()
 
     def _run_trial(self, trial: TrialRecord, command, rule: StopRule | None, run_id: str) -> None:
+        try:
+            self._watch_trial(trial, command, rule, run_id)
+        except BaseException as exc:  # e.g. the store failed: the main thread re-raises it
+            self.events.put(exc)
+
+    def _watch_trial(self, trial: TrialRecord, command, rule: StopRule | None, run_id: str) -> None:
         objective = self.experiment.objective
         collector = MetricCollector(self.experiment.metric_filters, objective.metric_names)
 
@@ -206,7 +216,10 @@ class Orchestrator:
         if self.aborting.is_set():
             return  # left Running in the store: the next run re-runs it
         state, value = classify(result, objective)
-        self.events.put(self.store.finish(trial.name, state, result.metrics, value, result.exit_code, result.message))
+        message = result.message
+        if state is TrialState.FAILED and not message:
+            message = f"exit code {result.exit_code}; see {self.workspace.log_path(trial.name)}"
+        self.events.put(self.store.finish(trial.name, state, result.metrics, value, result.exit_code, message))
 
     # -- resume and abort ------------------------------------------------------------------
 

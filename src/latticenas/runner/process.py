@@ -11,6 +11,8 @@ Contract:
 * The trial's ``--output-dir`` argument (``--output-dir=X`` or ``--output-dir X``) is
   redirected to ``<trial dir>/output``: on a cluster the manifest chooses the path, locally
   everything of an experiment stays in its directory. A command without one is left alone.
+* :func:`check_command` refuses, before any trial runs, unknown references and a program
+  that cannot be found.
 * The first element is resolved beside the running interpreter first (a venv's ``bin`` that
   is not activated), then on ``PATH``; a path with a ``/`` is used as written.
 * :func:`run_trial_process` runs the command in its own process group (working directory: the
@@ -38,7 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from latticenas.errors import ManifestError
+from latticenas.errors import LatticeNASError, ManifestError
 from latticenas.metrics import parse_metric_lines
 from latticenas.runner.experiment import Experiment, Objective, ParamValue
 from latticenas.runner.trials import TrialState, reduce_metric
@@ -75,6 +77,18 @@ def build_command(
     env = {name: substitute(value, values) for name, value in template.env}
     env["LATTICENAS_TRIAL_NAME"] = trial_name
     return TrialCommand(redirect_output_dir(argv, output_dir), env)
+
+
+def check_command(experiment: Experiment) -> None:
+    """Refuse, before any trial runs, a template whose references or program cannot work."""
+    sample = {p.name: p.choices[0] if p.choices else p.low for p in experiment.parameters}
+    build_command(experiment, f"{experiment.name}-0000", sample, Path("output"))
+    program = experiment.template.command[0]
+    if "${" not in program and resolve_executable(program) is None:
+        raise LatticeNASError(
+            f"trial program {program!r} not found beside {sys.executable} or on PATH; "
+            "install it (pip install latticenas) or fix the manifest's command"
+        )
 
 
 def placeholder_values(

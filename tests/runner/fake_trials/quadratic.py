@@ -5,7 +5,8 @@ Katib metric line once per step (``--steps``), approaching that value from above
 (step k of n adds (n - k) / n), then ``accuracy`` once. It sleeps ``--sleep`` seconds per
 step, writes ``times.json`` (start/end) and a ``best/`` folder into ``--output-dir``, and can
 misbehave on purpose: ``--fail-above T`` exits 3 when x > T, ``--silent-above T`` prints no
-metric when x > T.
+metric when x > T, ``--bad-from K`` adds 10 to the loss of trials numbered K or later (the
+number ends ``--trial-name``).
 """
 
 import argparse
@@ -26,12 +27,15 @@ def main() -> int:
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--fail-above", type=float)
     parser.add_argument("--silent-above", type=float)
+    parser.add_argument("--bad-from", type=int)
     parser.add_argument("--output-dir")
     parser.add_argument("--trial-name")
     args = parser.parse_args()
 
     start = time.time()
     loss = (args.x - 0.3) ** 2 + (args.y - 2) ** 2 / 10 + (0.5 if args.opt == "b" else 0.0) + args.level / 100
+    if args.bad_from is not None and int(args.trial_name.rsplit("-", 1)[1]) >= args.bad_from:
+        loss += 10
     silent = args.silent_above is not None and args.x > args.silent_above
     print(f"trial {os.environ.get('LATTICENAS_TRIAL_NAME')} starts", file=sys.stderr)
     for step in range(1, args.steps + 1):
