@@ -242,3 +242,5 @@ def test_a_missing_trial_program_is_refused_before_any_trial(tmp_path, cli):
     code, _, err = cli("experiment", "run", write_manifest(tmp_path, manifest), "--dir", tmp_path / "exp")
     assert code == 2 and "'no-such-latticenas-trial' not found" in err
     assert trial_rows(tmp_path / "exp") == []
+    fixed = experiment_manifest(max_trials=1)  # the same directory takes the fixed manifest
+    assert cli("experiment", "run", write_manifest(tmp_path, fixed), "--dir", tmp_path / "exp")[0] == 0

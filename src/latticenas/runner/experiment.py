@@ -14,7 +14,8 @@ Contract:
 * Values of the search space keep Katib's types: ``double`` and ``int`` ranges are numbers,
   ``categorical`` values strings, ``discrete`` values numbers (the strings as written are kept
   to format them back). :meth:`Parameter.format` renders a value the way Katib writes a
-  parameter assignment into the trial template (Python ``str``).
+  parameter assignment into the trial template (Python ``str``; values on a ``step`` grid are
+  rounded to 12 significant digits, so floating-point noise never reaches the command line).
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class Parameter:
         if self.type is ParameterType.INT:
             return str(int(value))
         if self.type is ParameterType.DOUBLE:
+            if self.step and not self.is_log:  # 0.30000000000000004 on a 0.1 grid is 0.3
+                return str(float(f"{float(value):.12g}"))
             return str(float(value))
         return str(value)
 
@@ -329,8 +332,11 @@ def _parse_range(name, kind, space, distribution, where) -> Parameter:
         raise ManifestError(f"{where}.step: must be positive, got {step}")
     if distribution is Distribution.LOG_UNIFORM and low <= 0:
         raise ManifestError(f"{where}.min: logUniform needs min > 0, got {low}")
-    if kind is ParameterType.INT and step and distribution is not Distribution.LOG_UNIFORM:
-        high = low + ((high - low) // step) * step  # the largest value on the step grid
+    if step and distribution is not Distribution.LOG_UNIFORM:  # the largest value on the step grid
+        if kind is ParameterType.INT:
+            high = low + ((high - low) // step) * step
+        else:
+            high = float(f"{low + math.floor((high - low) / step + 1e-9) * step:.12g}")
     return Parameter(name, kind, low, high, step, distribution)
 
 

@@ -116,9 +116,11 @@ class ExperimentStore:
                 (name, json.dumps(manifest, default=str), time.time()),
             )
 
-    def update_manifest(self, manifest: Mapping[str, Any]) -> None:
+    def update_manifest(self, manifest: Mapping[str, Any], name: str | None = None) -> None:
         with self._transaction() as cur:
             cur.execute("UPDATE experiment SET manifest = ? WHERE id = 1", (json.dumps(manifest, default=str),))
+            if name is not None:
+                cur.execute("UPDATE experiment SET name = ? WHERE id = 1", (name,))
 
     def experiment(self) -> dict[str, Any] | None:
         rows = self._query("SELECT * FROM experiment WHERE id = 1")

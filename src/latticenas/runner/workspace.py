@@ -11,7 +11,8 @@ Layout::
 Contract of :func:`open_for_run`: a new directory records the manifest; an existing one must
 hold the same experiment (``metadata.name`` and ``spec`` equal, except the budget fields
 ``maxTrialCount``, ``parallelTrialCount``, ``maxFailedTrialCount`` and ``resumePolicy``, which a
-user may change between runs as Katib allows); its manifest is then updated. Command-line
+user may change between runs as Katib allows); its manifest is then updated. A directory where
+no trial was created yet takes any manifest (a fixed one after a refused start). Command-line
 budget overrides are remembered in the directory and apply until overridden again.
 """
 
@@ -83,6 +84,9 @@ def _reconcile(experiment, stored_manifest, directory, store) -> Experiment:
     if experiment is None:
         return parse_experiment(stored_manifest)
     difference = first_difference(_identity(stored_manifest), _identity(experiment.manifest))
+    if difference is not None and not store.trials():  # nothing ran yet: take the new manifest
+        store.update_manifest(experiment.manifest, experiment.name)
+        return experiment
     if difference is not None:
         raise LatticeNASError(
             f"{directory} holds a different experiment ({difference} changed); "
