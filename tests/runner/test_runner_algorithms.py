@@ -36,7 +36,7 @@ SETTINGS = {
     "sobol": {},
     "grid": {},
     "bayesianoptimization": {"random_state": 3, "n_initial_points": 3},
-    "hyperband": {"r_l": 9, "eta": 3, "resource_name": "epochs", "random_state": 3},
+    "hyperband": {"r_l": 9, "eta": 3, "resource_name": "epochs"},
 }
 
 

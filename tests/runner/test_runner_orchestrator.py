@@ -244,3 +244,19 @@ def test_a_missing_trial_program_is_refused_before_any_trial(tmp_path, cli):
     assert trial_rows(tmp_path / "exp") == []
     fixed = experiment_manifest(max_trials=1)  # the same directory takes the fixed manifest
     assert cli("experiment", "run", write_manifest(tmp_path, fixed), "--dir", tmp_path / "exp")[0] == 0
+
+
+def test_hyperband_runs_its_brackets_through_the_runner(tmp_path, cli):
+    parameters = [
+        {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.0", "max": "1.0"}},
+        {"name": "level", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}},
+    ]
+    settings = {"r_l": 3, "eta": 3, "resource_name": "level"}
+    manifest = experiment_manifest(algorithm="hyperband", settings=settings, parameters=parameters, max_trials=None, parallel=3)
+    code, out, _ = cli("experiment", "run", write_manifest(tmp_path, manifest), "--dir", tmp_path / "exp")
+    assert code == 0 and "ExperimentSuggestionEndReached" in out
+    rows = trial_rows(tmp_path / "exp")
+    levels = [json.loads(r["params"])["level"] for r in rows]
+    assert levels == [1, 1, 1, 3, 3, 3]  # bracket 1: 3 at 1 -> best 1 at 3; bracket 0: 2 at 3
+    first_rung = sorted(rows[:3], key=lambda r: r["objective"])
+    assert json.loads(rows[3]["params"])["x"] == json.loads(first_rung[0]["params"])["x"]

@@ -8,9 +8,10 @@ in ``warnings`` and uses the nearest one: GBRT -> ET (skopt's GBRT is broken und
 EIps/PIps -> EI/PI (they need per-trial run times as a second objective), lbfgs with a tree
 estimator -> sampling (skopt only optimises a GP's acquisition with L-BFGS).
 
-Differences from Katib, on purpose: a ``double`` range is sampled uniformly unless it is
-logUniform (Katib's skopt service samples every double log-uniformly) and ``step`` is honoured
-by searching over step indices. Succeeded and EarlyStopped trials are told their objective
+As Katib's skopt service, every ``double`` range is searched log-uniformly (whatever its
+``distribution``; Katib's validation requires ``min > 0``) and ``int`` ranges uniformly. One
+difference, on purpose: a ``step`` is honoured by searching over step indices, so values stay
+on the grid the manifest asks for (Katib's service ignores steps). Succeeded and EarlyStopped trials are told their objective
 (negated when maximizing); running trials are told the best value so far (a constant liar) so
 parallel requests spread out; failed trials are not told.
 """
@@ -120,12 +121,13 @@ def dimension(parameter: Parameter):
     from skopt.space import Categorical, Integer, Real
 
     steps = _steps(parameter)
-    prior = "log-uniform" if parameter.is_log else "uniform"
     if steps is not None:
         return Integer(0, steps - 1, name=parameter.name)
     if parameter.type is ParameterType.DOUBLE:
+        prior = "log-uniform" if parameter.low > 0 else "uniform"  # Katib: log-uniform (min > 0)
         return Real(float(parameter.low), float(parameter.high), prior=prior, name=parameter.name)
     if parameter.type is ParameterType.INT:
+        prior = "log-uniform" if parameter.is_log else "uniform"
         return Integer(int(parameter.low), int(parameter.high), prior=prior, name=parameter.name)
     return Categorical(list(parameter.choices), name=parameter.name)
 

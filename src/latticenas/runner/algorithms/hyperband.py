@@ -10,8 +10,8 @@ bracket ``s`` samples ``n = ceil((s_max + 1) * eta**s / (s + 1))`` configuration
 new trials with the resource multiplied by ``eta`` (truncated to an integer, as Katib does),
 until the rung with resource ``r_l``. This mirrors Katib's hyperband suggestion service; the
 bracket, rung and configuration of every trial are stored with it, so the schedule is a pure
-function of the history and a resumed run continues in the same rung. ``random_state`` (which
-Katib's service ignores) seeds the random configurations locally.
+function of the history and a resumed run continues in the same rung. The random configurations
+are seeded by the number of trials so far, so runs repeat.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def schedule(r_l: float, eta: float) -> tuple[tuple[Rung, ...], ...]:
 
 class HyperbandEngine(SuggestionEngine):
     names = ("hyperband",)
-    allowed_settings = frozenset({"r_l", "eta", "resource_name", "random_state"} | KATIB_BOOKKEEPING)
+    allowed_settings = frozenset({"r_l", "eta", "resource_name"} | KATIB_BOOKKEEPING)
     KEY = "hyperband"
 
     def __init__(self, experiment: Experiment) -> None:
@@ -131,6 +131,6 @@ class HyperbandEngine(SuggestionEngine):
     def _sample(self, history: Sequence[TrialRecord], count: int) -> list[dict]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=self.seed_for(history)))
+            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=len(history)))
             space = optuna_space(self.experiment)
             return [dict(study.ask(space).params) for _ in range(count)]
