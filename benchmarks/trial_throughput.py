@@ -24,18 +24,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from latticenas.arch import sample_architecture  # noqa: E402
-from latticenas.arch.keras_builder import Network, _preprocessing, build_network  # noqa: E402
+from latticenas.arch.keras_builder import Network, body_inputs, build_network  # noqa: E402
 from latticenas.data import load_dataset  # noqa: E402
 from latticenas.datasets import example_path  # noqa: E402
 from latticenas.params import ParameterSet  # noqa: E402
 from latticenas.train import compile_network, evaluate, fit, prepare  # noqa: E402
 
 
-def mlp_like(stats, schema, transform, target_params: int) -> Network:
+def mlp_like(data, target_params: int) -> Network:
     """Two equal hidden layers, width chosen so the MLP has about ``target_params`` weights."""
     best = None
     for width in range(4, 1024):
-        inputs, features = _preprocessing(stats)
+        inputs, features = body_inputs(data.encoder, data.stats)
         x = keras.layers.Dense(width, activation="relu")(features)
         x = keras.layers.Dense(width, activation="relu")(x)
         out = keras.layers.Dense(1)(x)
@@ -46,8 +46,9 @@ def mlp_like(stats, schema, transform, target_params: int) -> Network:
             break
     from latticenas.arch.keras_layers import InverseTarget
 
-    serving = keras.Model(best.inputs, InverseTarget(**transform.to_dict())(best.outputs[0]))
-    return Network(best, serving)
+    encoded = data.encoder(data.encoder.input)
+    output = InverseTarget(**data.transform.to_dict())(best({k: encoded[k] for k in best.input}))
+    return Network(best, keras.Model(data.encoder.input, output))
 
 
 def timed_training(network: Network, data, params) -> dict:
@@ -55,7 +56,7 @@ def timed_training(network: Network, data, params) -> dict:
     compile_network(network, params, data.schema.task)
     history = fit(network, data, params, seed=0)
     fitted = time.perf_counter()
-    metrics = evaluate(network, data.x_val, data.y_val_raw, data.schema)
+    metrics = evaluate(network, data.x_val_raw, data.y_val_raw, data.schema)
     done = time.perf_counter()
     epochs = len(history["loss"])
     return {"params": network.core.count_params(), "epochs": epochs, "fit_s": fitted - started,
@@ -74,9 +75,9 @@ def main() -> None:
     for seed in range(args.networks):
         spec = sample_architecture(params, output_size=1, final_activation="linear", seed=seed)
         keras.utils.set_random_seed(seed)
-        lattice = timed_training(build_network(spec, data.stats, data.schema, data.transform), data, params)
+        lattice = timed_training(build_network(spec, data.stats, data.schema, data.transform, data.encoder), data, params)
         keras.utils.set_random_seed(seed)
-        mlp = timed_training(mlp_like(data.stats, data.schema, data.transform, lattice["params"]), data, params)
+        mlp = timed_training(mlp_like(data, lattice["params"]), data, params)
         rows.append({"seed": seed, "lattice": lattice, "mlp": mlp})
         print(f"seed {seed}: lattice {lattice['params']} params {lattice['s_per_epoch']:.3f} s/epoch | "
               f"mlp {mlp['params']} params {mlp['s_per_epoch']:.3f} s/epoch", flush=True)

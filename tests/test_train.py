@@ -96,6 +96,6 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
     data = prepare(dataset)
     result, network = train_network(spec, data, params, network_id="x", seed=0)
     best_val = min(result.history["val_loss"])
-    scaled = network.core.evaluate(as_dataset(data.x_val, data.y_val), verbose=0)
+    scaled = network.core.evaluate(data.x_val, data.y_val, verbose=0)
     assert scaled == pytest.approx(best_val, rel=1e-3)
     assert json.loads(json.dumps(result.to_dict()))["status"] == "succeeded"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from enum import Enum
@@ -22,7 +21,7 @@ from typing import Callable
 import keras
 import numpy as np
 
-from latticenas.arch.keras_builder import Network, as_dataset, build_network
+from latticenas.arch.keras_builder import Network, as_dataset, build_encoder, build_network, encode
 from latticenas.arch.spec import ArchitectureSpec
 from latticenas.data import Dataset, TableSchema, Task
 from latticenas.evaluation import classification_metrics, regression_metrics
@@ -45,11 +44,13 @@ class Prepared:
     schema: TableSchema
     stats: FeatureStats
     transform: TargetTransform | None
-    x_train: dict
+    encoder: object  # keras.Model: raw columns -> encoded features (no trainable weights)
+    x_train: dict  # encoded features (what the network bodies train on)
     y_train: np.ndarray
-    x_val: dict
+    x_val: dict  # encoded features
     y_val: np.ndarray  # training encoding (scaled target / class codes)
     y_val_raw: np.ndarray  # original units (regression) or class codes
+    x_val_raw: dict  # raw columns, for the end-to-end check of the serving model
 
 
 def prepare(dataset: Dataset, log_target: bool | None = None) -> Prepared:
@@ -60,15 +61,19 @@ def prepare(dataset: Dataset, log_target: bool | None = None) -> Prepared:
         transform = TargetTransform.fit(dataset.train[schema.target].to_numpy(), log=log_target)
     y_val = encode_target(dataset.val[schema.target], schema, transform)
     y_val_raw = dataset.val[schema.target].to_numpy(dtype="float64") if transform else y_val
+    encoder = build_encoder(stats)
+    x_val_raw = model_inputs(dataset.val, stats)
     return Prepared(
         schema=schema,
         stats=stats,
         transform=transform,
-        x_train=model_inputs(dataset.train, stats),
+        encoder=encoder,
+        x_train=encode(encoder, model_inputs(dataset.train, stats)),
         y_train=encode_target(dataset.train[schema.target], schema, transform),
-        x_val=model_inputs(dataset.val, stats),
+        x_val=encode(encoder, x_val_raw),
         y_val=y_val,
         y_val_raw=y_val_raw,
+        x_val_raw=x_val_raw,
     )
 
 
@@ -134,7 +139,7 @@ def train_network(
     started = time.perf_counter()
     try:
         with strategy.scope() if strategy is not None else nullcontext():
-            network = build_network(spec, data.stats, data.schema, data.transform)
+            network = build_network(spec, data.stats, data.schema, data.transform, data.encoder)
             compile_network(network, params, data.schema.task)
         history = fit(network, data, params, seed, on_epoch)
     except Exception as exc:  # a network's own failure must not end the trial
@@ -143,7 +148,7 @@ def train_network(
     losses = history.get("loss", [])
     if not losses or any(not math.isfinite(v) for v in losses):
         return _failed(network_id, spec, NetworkStatus.DIVERGED, started, error="loss became NaN/inf"), None
-    metrics = evaluate(network, data.x_val, data.y_val_raw, data.schema)
+    metrics = evaluate(network, data.x_val_raw, data.y_val_raw, data.schema)
     if not all(math.isfinite(v) for k, v in metrics.items() if k != "auc"):
         return _failed(network_id, spec, NetworkStatus.DIVERGED, started, error="non-finite predictions"), None
     val_loss = history.get("val_loss", losses)
@@ -169,16 +174,14 @@ def fit(network: Network, data: Prepared, params: ParameterSet, seed: int = 0, o
             monitor="val_loss", patience=params.patience, restore_best_weights=True
         ),
     ]
-    with warnings.catch_warnings():
-        # Keras warns that fit's shuffle flag is ignored for a tf.data input; ours is shuffled.
-        warnings.filterwarnings("ignore", message=".*shuffle=True.*", category=UserWarning)
-        history = network.core.fit(
-            as_dataset(data.x_train, data.y_train, batch_size=params.batch_size, shuffle_seed=seed),
-            validation_data=as_dataset(data.x_val, data.y_val),
-            epochs=params.epochs,
-            callbacks=callbacks,
-            verbose=0,
-        )
+    history = network.core.fit(
+        as_dataset(data.x_train, data.y_train, batch_size=params.batch_size, shuffle_seed=seed),
+        validation_data=as_dataset(data.x_val, data.y_val),
+        epochs=params.epochs,
+        shuffle=False,  # the dataset reshuffles itself every epoch (seeded)
+        callbacks=callbacks,
+        verbose=0,
+    )
     return history.history
 
 
@@ -192,8 +195,15 @@ class _EpochMetrics(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs and not math.isfinite(logs.get("loss", math.nan)):
             return
-        metrics = evaluate(self.network, self.data.x_val, self.data.y_val_raw, self.data.schema)
-        self.report(epoch + 1, metrics)
+        self.report(epoch + 1, evaluate_encoded(self.network, self.data))
+
+
+def evaluate_encoded(network: Network, data: Prepared) -> dict[str, float]:
+    """Validation metrics from the body on pre-encoded features (fast; same math as serving)."""
+    raw = keras.ops.convert_to_numpy(network.core(data.x_val, training=False))  # no per-call retracing
+    if data.schema.task is Task.REGRESSION:
+        return regression_metrics(data.y_val_raw, data.transform.inverse(raw))
+    return classification_metrics(data.y_val_raw, raw, len(data.schema.classes))
 
 
 def evaluate(network: Network, x: dict, y_raw: np.ndarray, schema: TableSchema) -> dict[str, float]:

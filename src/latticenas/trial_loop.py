@@ -47,6 +47,7 @@ def run_trial(config, dataset: Dataset, emit: Callable[[str], None] = print) -> 
     log.info("data: %d train / %d validation / %d test rows, %d features, task %s, objective %s",
              len(dataset.train), len(dataset.val), len(dataset.test), len(dataset.schema.features),
              dataset.schema.task.value, objective)
+    _quiet_tensorflow()
     choice = pick_strategy()
     log.info("distribution strategy: %s", choice.description)
     data = prepare(dataset, config.log_target)
@@ -59,6 +60,13 @@ def run_trial(config, dataset: Dataset, emit: Callable[[str], None] = print) -> 
         for attempt in range(config.params.number_of_tries_per_architecture_moity):
             loop.train(spec, moity, attempt, total=len(specs) * config.params.number_of_tries_per_architecture_moity)
     return loop.finish(dataset)
+
+
+def _quiet_tensorflow() -> None:
+    """TensorFlow's retracing notices (one new model per network is expected) are noise here."""
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
 
 
 def resolve_objective(objective: str, task: Task) -> str:

@@ -1,18 +1,20 @@
 """Materialize an :class:`~latticenas.arch.spec.ArchitectureSpec` as a Keras 3 functional model.
 
-Contract: ``build_network(spec, stats, schema)`` returns a :class:`Network` holding
+The model has two parts:
 
-- ``core``: raw columns -> the head's training output (scaled target for regression,
-  probabilities for classification); this is what is compiled and fitted;
-- ``serving``: the same weights with the regression output mapped back to original units and
-  clipped; this is what is saved, so a saved model takes the raw table columns
-  (:func:`latticenas.features.model_inputs`) and predicts in the target's own units.
+- the **encoder** (:func:`build_encoder`, no trainable weights, the same for every network of a
+  trial): raw table columns -> a dense float block (numeric columns imputed with the training
+  mean, a missing indicator where training had gaps, standardized; small categorical
+  vocabularies one-hot) plus integer ids for large-vocabulary categorical columns;
+- the **body** (:func:`build_body`): the encoder's outputs -> embeddings for the id columns ->
+  the lattice -> the head. Every unit is ``Concatenate(inputs) -> BatchNormalization ->
+  Dense(neurons, activation)``; lateral inputs sharing a ``gate_group`` pass one :class:`Gate`.
 
-Preprocessing lives inside the model: numeric columns are imputed (training mean + missing
-indicator) and standardized; categorical columns go through ``StringLookup`` then one-hot
-(small vocabularies) or an ``Embedding`` (large ones), unseen values to an OOV bucket.
-Every unit is ``Concatenate(inputs) -> BatchNormalization -> Dense(neurons, activation)``;
-lateral inputs that share a ``gate_group`` pass through one :class:`Gate` first.
+Training fits the body on features encoded once per trial (string lookups are the slow part of
+a tabular model, so they are not repeated every batch of every epoch of every network).
+:func:`build_network` returns a :class:`Network` whose ``serving`` model chains encoder, body
+and, for regression, the inverse target transform: raw columns in, target units out. That is
+the model that is saved, so preprocessing always travels with it.
 """
 
 from __future__ import annotations
@@ -27,12 +29,69 @@ from latticenas.data import TableSchema, Task
 from latticenas.features import MAX_ONE_HOT, FeatureStats, TargetTransform, input_name
 
 BATCH_NORM_MOMENTUM = 0.9  # Keras' 0.99 lags far behind after a few hundred steps
+DENSE_BLOCK = "dense_features"
 
 
 @dataclass(frozen=True)
 class Network:
-    core: keras.Model
-    serving: keras.Model
+    core: keras.Model  # encoded features -> training output (what is compiled and fitted)
+    serving: keras.Model  # raw columns -> predictions in the target's units (what is saved)
+
+
+def embedding_columns(stats: FeatureStats) -> list[tuple[str, int]]:
+    """(id input name, vocabulary size incl. OOV) of the columns that use an embedding."""
+    return [
+        (f"{input_name(c)}_ids", len(v) + 1)
+        for c, v in zip(stats.categorical, stats.vocabularies)
+        if len(v) + 1 > MAX_ONE_HOT
+    ]
+
+
+def build_encoder(stats: FeatureStats) -> keras.Model:
+    """Raw columns -> ``{dense_features: (n, d) float, <col>_ids: (n, 1) int}``."""
+    inputs: dict[str, keras.KerasTensor] = {}
+    dense, ids = [], {}
+    if stats.numeric:
+        numeric = [keras.Input((1,), name=input_name(c), dtype="float32") for c in stats.numeric]
+        inputs.update({t.name: t for t in numeric})
+        stacked = keras.layers.Concatenate(name="numeric_columns")(numeric) if len(numeric) > 1 else numeric[0]
+        dense.append(ImputeNormalize(stats.means, stats.scales, stats.has_missing, name="numeric")(stacked))
+    for column, vocabulary in zip(stats.categorical, stats.vocabularies):
+        name = input_name(column)
+        raw = keras.Input((1,), name=name, dtype="string")
+        inputs[name] = raw
+        if len(vocabulary) + 1 <= MAX_ONE_HOT:
+            dense.append(keras.layers.StringLookup(vocabulary=list(vocabulary), output_mode="one_hot", name=f"{name}_onehot")(raw))
+        else:
+            ids[f"{name}_ids"] = keras.layers.StringLookup(vocabulary=list(vocabulary), name=f"{name}_lookup")(raw)
+    if not inputs:
+        raise ValueError("the table has no feature columns")
+    outputs = dict(ids)
+    if dense:
+        outputs[DENSE_BLOCK] = keras.layers.Concatenate(name=DENSE_BLOCK)(dense) if len(dense) > 1 else dense[0]
+    return keras.Model(inputs, outputs, name="encoder")
+
+
+def build_body(spec: ArchitectureSpec, encoder: keras.Model, stats: FeatureStats) -> keras.Model:
+    """Encoded features -> the lattice's output (a scaled target or probabilities)."""
+    inputs, features = body_inputs(encoder, stats)
+    return keras.Model(inputs, _lattice(spec, features), name="lattice")
+
+
+def body_inputs(encoder: keras.Model, stats: FeatureStats):
+    """The body's inputs (one per encoder output) and the feature vector they make together."""
+    inputs, parts = {}, []
+    if DENSE_BLOCK in encoder.output:
+        width = encoder.output[DENSE_BLOCK].shape[-1]
+        inputs[DENSE_BLOCK] = keras.Input((width,), name=DENSE_BLOCK, dtype="float32")
+        parts.append(inputs[DENSE_BLOCK])
+    for name, size in embedding_columns(stats):
+        inputs[name] = keras.Input((1,), name=name, dtype="int64")
+        width = min(16, max(2, round(1.6 * size**0.56)))
+        embedded = keras.layers.Embedding(size, width, name=f"{name}_embedding")(inputs[name])
+        parts.append(keras.layers.Flatten(name=f"{name}_flat")(embedded))
+    features = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
+    return inputs, features
 
 
 def build_network(
@@ -40,46 +99,16 @@ def build_network(
     stats: FeatureStats,
     schema: TableSchema,
     transform: TargetTransform | None = None,
+    encoder: keras.Model | None = None,
 ) -> Network:
-    inputs, features = _preprocessing(stats)
-    outputs = _lattice(spec, features)
-    core = keras.Model(inputs, outputs, name="lattice")
+    encoder = encoder or build_encoder(stats)
+    body = build_body(spec, encoder, stats)
+    encoded = encoder(encoder.input)
+    output = body({name: encoded[name] for name in body.input})
     if schema.task is Task.REGRESSION and transform is not None:
-        restored = InverseTarget(**transform.to_dict(), name="to_target_units")(outputs)
-        serving = keras.Model(inputs, restored, name="lattice_serving")
-    else:
-        serving = core
-    return Network(core, serving)
-
-
-def _preprocessing(stats: FeatureStats):
-    inputs: dict[str, keras.KerasTensor] = {}
-    parts = []
-    if stats.numeric:
-        numeric = [keras.Input((1,), name=input_name(c), dtype="float32") for c in stats.numeric]
-        inputs.update({t.name: t for t in numeric})
-        stacked = keras.layers.Concatenate(name="numeric_columns")(numeric) if len(numeric) > 1 else numeric[0]
-        parts.append(ImputeNormalize(stats.means, stats.scales, stats.has_missing, name="numeric")(stacked))
-    for column, vocabulary in zip(stats.categorical, stats.vocabularies):
-        name = input_name(column)
-        raw = keras.Input((1,), name=name, dtype="string")
-        inputs[name] = raw
-        parts.append(_encode_categorical(raw, name, vocabulary))
-    if not parts:
-        raise ValueError("the table has no feature columns")
-    features = keras.layers.Concatenate(name="features")(parts) if len(parts) > 1 else parts[0]
-    return inputs, features
-
-
-def _encode_categorical(raw, name: str, vocabulary: tuple[str, ...]):
-    size = len(vocabulary) + 1  # + the out-of-vocabulary bucket
-    if size <= MAX_ONE_HOT:
-        lookup = keras.layers.StringLookup(vocabulary=list(vocabulary), output_mode="one_hot", name=f"{name}_onehot")
-        return lookup(raw)
-    ids = keras.layers.StringLookup(vocabulary=list(vocabulary), name=f"{name}_lookup")(raw)
-    width = min(16, max(2, round(1.6 * size**0.56)))
-    embedded = keras.layers.Embedding(size, width, name=f"{name}_embedding")(ids)
-    return keras.layers.Flatten(name=f"{name}_flat")(embedded)
+        output = InverseTarget(**transform.to_dict(), name="to_target_units")(output)
+    serving = keras.Model(encoder.input, output, name="lattice_serving")
+    return Network(body, serving)
 
 
 def _lattice(spec: ArchitectureSpec, features):
@@ -125,3 +154,11 @@ def as_dataset(x: dict, y=None, *, batch_size: int = 1024, shuffle_seed: int | N
         n = len(next(iter(x.values())))
         dataset = dataset.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def encode(encoder: keras.Model, x: dict) -> dict:
+    """Run the encoder once over raw inputs; numpy arrays keyed like the body's inputs."""
+    import numpy as np
+
+    out = encoder.predict(as_dataset(x), verbose=0)
+    return {k: np.asarray(v) for k, v in out.items()}
