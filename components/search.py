@@ -1,0 +1,53 @@
+"""Step 2: search the lattice space on the prepared data, locally or with Katib."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Output
+
+from latticenas.images import image_ref
+
+
+@dsl.component(base_image=image_ref("component"), packages_to_install=None, install_kfp_package=False)
+def search(
+    train: Input[Dataset],
+    val: Input[Dataset],
+    schema: Input[Artifact],
+    backend: str,
+    search_space: str,
+    algorithm: str,
+    max_trials: int,
+    parallel_trials: int,
+    accelerator: str,
+    namespace: str,
+    trial_output_root: str,
+    trial_service_account: str,
+    timeout_s: int,
+    run_id: str,
+    trials: Output[Dataset],
+    best_parameters: Output[Artifact],
+    best_spec: Output[Artifact],
+    experiment: Output[Artifact],
+) -> NamedTuple("SearchOutputs", [("experiment_name", str), ("best_trial", str), ("best_objective", float)]):
+    """Generate the Katib Experiment for ``search_space`` (YAML text, path or gs:// URI) and
+    ``algorithm`` on the prepared train + validation rows and run it: backend ``local`` with the
+    local runner in this container, ``katib`` on the cluster (trials on ``accelerator``, outputs
+    under ``trial_output_root``). ``trials``: every trial (JSON); ``best_parameters``: the best
+    trial's parameters and metrics (JSON); ``best_spec``: its best network (JSON);
+    ``experiment``: the Experiment as run (and the local runner's directory)."""
+    from collections import namedtuple
+
+    from latticenas.pipeline.prepared import read_prepared
+    from latticenas.pipeline.search import run_search, write_search_outputs
+
+    prepared = read_prepared(record=schema.path, train=train.path, val=val.path)
+    outcome = run_search(
+        prepared, backend=backend, search_space=search_space, algorithm=algorithm, max_trials=max_trials,
+        parallel_trials=parallel_trials, accelerator=accelerator, work_dir=experiment.path, namespace=namespace,
+        trial_output_root=trial_output_root, service_account=trial_service_account, run_id=run_id,
+        timeout_s=timeout_s,
+    )
+    write_search_outputs(outcome, trials=trials.path, best_parameters=best_parameters.path, best_spec=best_spec.path)
+    best_parameters.metadata.update({"trial": outcome.best.name, "objective": outcome.best.objective})
+    return namedtuple("SearchOutputs", ["experiment_name", "best_trial", "best_objective"])(
+        outcome.results.name, outcome.best.name, float(outcome.best.objective))

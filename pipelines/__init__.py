@@ -1,0 +1,1 @@
+"""Kubeflow pipeline definitions; ``latticenas_pipeline.yaml`` is the compiled, committed one."""

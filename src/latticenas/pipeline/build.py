@@ -1,0 +1,280 @@
+"""Compile, run locally, or submit the Kubeflow pipeline of ``pipelines/latticenas_pipeline.py``.
+
+* :func:`compile_pipeline` writes the pipeline YAML (default: the committed
+  ``pipelines/latticenas_pipeline.yaml``, runtime ``accelerator`` parameter; or the
+  compile-time variant for one accelerator). The output depends only on the sources, the kfp
+  version and the image references (``LATTICENAS_REGISTRY``/``LATTICENAS_TAG``; the committed
+  file uses the defaults), so a fresh compilation equals the committed file.
+* :func:`run_local` runs the whole pipeline on this machine with kfp.local's
+  ``SubprocessRunner`` (each step a subprocess of this Python, no containers), the ``local``
+  search backend and the ``cpu`` variant; every artifact lands under
+  ``<work_dir>/kfp/<run>/<step>/``. It returns a :class:`LocalRun` with the leaderboard,
+  diagram, model and registration paths.
+* :func:`submit` uploads a compiled pipeline to a Kubeflow Pipelines endpoint and starts a run
+  (``kfp.Client(host=...).create_run_from_pipeline_package``).
+
+The pipeline definition and the components live in the repository (``pipelines/``,
+``components/``), not in the installed package, so these functions need a checkout:
+:func:`repo_root` finds it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from latticenas.errors import LatticeNASError
+
+log = logging.getLogger(__name__)
+
+PIPELINE_FILE = Path("pipelines") / "latticenas_pipeline.py"
+COMPILED_FILE = Path("pipelines") / "latticenas_pipeline.yaml"
+DEFAULT_SPACE = Path("search_spaces") / "ames.yaml"
+DEFAULT_SERVICE_ACCOUNT = "latticenas-pipeline"
+
+__all__ = ["LocalRun", "compile_pipeline", "load_pipeline_module", "repo_root", "run_local", "submit"]
+
+
+def repo_root() -> Path:
+    """The checkout holding ``pipelines/`` and ``components/`` (this source's, else the cwd's)."""
+    for candidate in (Path(__file__).resolve().parents[3], Path.cwd()):
+        if (candidate / PIPELINE_FILE).is_file() and (candidate / "components").is_dir():
+            return candidate
+    raise LatticeNASError(
+        f"the pipeline definition ({PIPELINE_FILE}) is not here: run this from a latticenas "
+        "checkout (the pipeline and its components are not part of the installed package)"
+    )
+
+
+def _load_package(name: str, directory: Path) -> None:
+    """Import the checkout's ``directory`` as package ``name`` without putting the checkout on
+    ``sys.path`` (its ``docker/`` folder would shadow the ``docker`` package kfp imports)."""
+    module = sys.modules.get(name)
+    if module is not None and Path(getattr(module, "__file__", "") or "").resolve().parent == directory.resolve():
+        return
+    spec = importlib.util.spec_from_file_location(name, directory / "__init__.py",
+                                                  submodule_search_locations=[str(directory)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+def load_pipeline_module():
+    """Import ``pipelines.latticenas_pipeline`` (and ``components``) from the checkout."""
+    root = repo_root()
+    for package in ("components", "pipelines"):
+        _load_package(package, root / package)
+    return importlib.import_module("pipelines.latticenas_pipeline")
+
+
+def pipeline_function(accelerator: str | None = None):
+    """The pipeline (runtime ``accelerator`` parameter), or its variant for one accelerator."""
+    module = load_pipeline_module()
+    return module.latticenas_pipeline if accelerator is None else module.build_pipeline(accelerator)
+
+
+def compile_pipeline(path: str | Path | None = None, accelerator: str | None = None) -> Path:
+    """Compile the pipeline to ``path`` (default: the committed YAML); returns the path."""
+    from kfp import compiler
+
+    target = Path(path) if path is not None else repo_root() / COMPILED_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(pipeline_function(accelerator), str(target))
+    return target
+
+
+# ------------------------------------------------------------------------------ local runs
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """Where a local run put its results."""
+
+    run_dir: Path
+    leaderboard: Path  # HTML: summary, progress plot, leaderboard, best trial, network
+    summary: Path  # Markdown
+    diagram: Path  # HTML: the best network
+    progress_plot: Path  # PNG
+    leaderboard_table: Path  # CSV
+    model_dir: Path
+    registration: dict[str, Any]
+
+    @property
+    def registered_uri(self) -> str:
+        return self.registration["uri"]
+
+    @property
+    def version(self) -> str:
+        return self.registration["version"]
+
+
+def read_search_space(search_space: str | Path | None) -> str:
+    """A search space for the pipeline: the file's text (default: the Ames space), or a
+    ``gs://`` URI / YAML text passed through."""
+    if search_space is None:
+        return (repo_root() / DEFAULT_SPACE).read_text(encoding="utf-8")
+    text = str(search_space)
+    if text.startswith("gs://") or "\n" in text:
+        return text
+    path = Path(text)
+    if not path.is_file():
+        raise LatticeNASError(f"search space {text}: no such file; pass a search-space YAML")
+    return path.read_text(encoding="utf-8")
+
+
+def run_local(
+    *,
+    data_uri: str = "example:ames",
+    target: str = "price",
+    task: str = "auto",
+    drop_columns: str = "Order,PID",
+    allow_leakage: str = "",
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    search_space: str | Path | None = None,
+    algorithm: str = "random",
+    max_trials: int = 0,
+    parallel_trials: int = 0,
+    registry_target: str | None = None,
+    model_name: str = "latticenas",
+    model_registry_address: str = "",
+    seed: int = 0,
+    work_dir: str | Path = "runs/pipeline",
+) -> LocalRun:
+    """Run the whole pipeline here (see the module docstring); ``registry_target`` defaults to
+    ``<work_dir>/registry``."""
+    from kfp import local
+
+    _import_kfp_local()
+    work_dir = Path(work_dir).resolve()
+    pipeline_root = work_dir / "kfp"
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    before = {p.name for p in pipeline_root.iterdir()}
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
+    arguments = dict(
+        registry_target=str(registry_target or work_dir / "registry"),
+        data_uri=data_uri, target=target, task=task, drop_columns=drop_columns, allow_leakage=allow_leakage,
+        val_fraction=float(val_fraction), test_fraction=float(test_fraction),
+        search_space=read_search_space(search_space), algorithm=algorithm, max_trials=int(max_trials),
+        parallel_trials=int(parallel_trials), search_backend="local", seed=int(seed), model_name=model_name,
+        model_registry_address=model_registry_address,
+    )
+    pipeline = pipeline_function("cpu")
+    try:
+        pipeline(**arguments)
+    except RuntimeError as exc:
+        raise LatticeNASError(f"the local pipeline run failed: {exc} (the step's log is above)") from None
+    runs = sorted((p for p in pipeline_root.iterdir() if p.is_dir() and p.name not in before),
+                  key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise LatticeNASError(f"the local pipeline run left nothing under {pipeline_root}")
+    return collect_local_run(runs[-1])
+
+
+def _import_kfp_local() -> None:
+    """Import kfp.local's task dispatcher with the checkout off ``sys.path``: it imports
+    ``docker`` if it can, and the checkout's ``docker/`` folder (Dockerfiles) would pass for that
+    package (as a namespace package) when Python runs from the repository root (``python -m``,
+    ``python -c``), which breaks kfp.local."""
+    root = repo_root().resolve()
+    stray = sys.modules.get("docker")
+    if stray is not None and getattr(stray, "__file__", None) is None:
+        del sys.modules["docker"]
+    saved = list(sys.path)
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != root]
+    try:
+        import kfp.local.task_dispatcher  # noqa: F401
+    finally:
+        sys.path[:] = saved
+
+
+def _step_dir(run_dir: Path, step: str) -> Path:
+    found = sorted(p for p in run_dir.iterdir() if p.is_dir() and (p.name == step or p.name.startswith(step + "-")))
+    if len(found) != 1:
+        raise LatticeNASError(f"{run_dir}: expected one {step} step, found {[p.name for p in found]}")
+    return found[0]
+
+
+def collect_local_run(run_dir: str | Path) -> LocalRun:
+    """The results of a local run directory (``<pipeline root>/<run>``)."""
+    run_dir = Path(run_dir)
+    aggregate, retrain, register = (_step_dir(run_dir, s) for s in ("aggregate", "retrain-best", "register"))
+    return LocalRun(
+        run_dir=run_dir,
+        leaderboard=aggregate / "leaderboard",
+        summary=aggregate / "summary",
+        diagram=aggregate / "diagram",
+        progress_plot=aggregate / "progress_plot",
+        leaderboard_table=aggregate / "leaderboard_table",
+        model_dir=retrain / "model",
+        registration=json.loads((register / "registration").read_text()),
+    )
+
+
+# ------------------------------------------------------------------------------ submitting
+
+_CASTS = {"STRING": str, "NUMBER_INTEGER": int, "NUMBER_DOUBLE": float}
+
+
+def typed_arguments(package: str | Path, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """``arguments`` checked against the compiled pipeline's parameters and converted to their
+    types (``"7"`` -> 7 for an integer parameter); LatticeNASError for an unknown name or a
+    value that does not convert."""
+    import yaml
+
+    with open(package, encoding="utf-8") as handle:
+        spec = next(yaml.safe_load_all(handle))
+    declared = spec["root"]["inputDefinitions"]["parameters"]
+    out = {}
+    for name, value in arguments.items():
+        if name not in declared:
+            raise LatticeNASError(f"the pipeline has no parameter {name!r}; its parameters: {', '.join(sorted(declared))}")
+        kind = declared[name]["parameterType"]
+        cast = _CASTS.get(kind)
+        if kind == "BOOLEAN":
+            cast = lambda v: v if isinstance(v, bool) else str(v).strip().lower() in ("1", "true", "yes")  # noqa: E731
+        try:
+            out[name] = cast(value) if cast else value
+        except (TypeError, ValueError):
+            wanted = {"NUMBER_INTEGER": "an integer", "NUMBER_DOUBLE": "a number"}.get(kind, kind.lower())
+            raise LatticeNASError(f"parameter {name}: {value!r} is not {wanted}") from None
+    return out
+
+
+
+def submit(
+    host: str,
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    package_path: str | Path | None = None,
+    run_name: str | None = None,
+    experiment_name: str | None = None,
+    namespace: str | None = None,
+    service_account: str | None = DEFAULT_SERVICE_ACCOUNT,
+    client=None,
+) -> str:
+    """Start a run of the compiled pipeline on the KFP endpoint ``host``; returns the run id.
+
+    ``package_path`` defaults to the committed YAML; ``service_account`` is the one
+    ``manifests/rbac/`` creates (None: the namespace's default).
+    """
+    package = Path(package_path) if package_path is not None else repo_root() / COMPILED_FILE
+    if not package.is_file():
+        raise LatticeNASError(f"{package}: no compiled pipeline; run `latticenas pipeline compile` first")
+    arguments = typed_arguments(package, arguments or {})
+    if client is None:
+        import kfp
+
+        client = kfp.Client(host=host, **({"namespace": namespace} if namespace else {}))
+    result = client.create_run_from_pipeline_package(
+        str(package), arguments=arguments, run_name=run_name, experiment_name=experiment_name,
+        namespace=namespace, service_account=service_account,
+    )
+    return str(result.run_id)

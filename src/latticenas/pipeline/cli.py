@@ -1,0 +1,141 @@
+"""``latticenas pipeline compile|run|submit``.
+
+* ``compile [--output PATH] [--accelerator cpu|gpu|tpu] [--check]`` writes the pipeline YAML
+  (default ``pipelines/latticenas_pipeline.yaml``; with ``--accelerator`` the variant for one
+  accelerator). ``--check`` writes nothing and exits 1 when the file differs from a fresh
+  compilation.
+* ``run --local [--data URI --target COL ... --max-trials N --dir DIR]`` runs the whole
+  pipeline on this machine (kfp.local, local search backend) and prints where the
+  leaderboard, the diagram and the registered model are.
+* ``submit --host URL [--package PATH] [--param NAME=VALUE ...] [data options]`` starts a run
+  on a Kubeflow Pipelines endpoint and prints its id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from latticenas.errors import LatticeNASError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("pipeline", help="compile, run locally or submit the Kubeflow pipeline",
+                                   description="The Kubeflow pipeline: prepare, search, aggregate, retrain, register.")
+    actions = parser.add_subparsers(dest="pipeline_action", required=True, metavar="ACTION")
+
+    comp = actions.add_parser("compile", help="write the pipeline YAML")
+    comp.add_argument("--output", type=Path, help="output file (default pipelines/latticenas_pipeline.yaml)")
+    comp.add_argument("--accelerator", choices=["cpu", "gpu", "tpu"],
+                      help="compile the variant for one accelerator (default: a runtime parameter)")
+    comp.add_argument("--check", action="store_true", help="write nothing; exit 1 if --output differs")
+    comp.set_defaults(func=compile_command)
+
+    run = actions.add_parser("run", help="run the whole pipeline on this machine (kfp.local)")
+    run.add_argument("--local", action="store_true", required=True,
+                     help="run here with kfp.local and the local search backend (the only mode)")
+    _data_options(run)
+    run.add_argument("--registry", help="registry directory or gs:// prefix (default DIR/registry)")
+    run.add_argument("--dir", type=Path, default=Path("runs/pipeline"), help="work directory (default runs/pipeline)")
+    run.set_defaults(func=run_command)
+
+    sub = actions.add_parser("submit", help="start a run on a Kubeflow Pipelines endpoint")
+    sub.add_argument("--host", required=True, help="KFP API endpoint, e.g. http://localhost:8080")
+    sub.add_argument("--package", type=Path, help="compiled pipeline (default: the committed YAML)")
+    sub.add_argument("--registry", required=True, help="registry gs:// prefix (pipeline parameter registry_target)")
+    _data_options(sub, defaults=False)
+    sub.add_argument("--accelerator", choices=["cpu", "gpu", "tpu"], help="pipeline parameter accelerator")
+    sub.add_argument("--backend", choices=["katib", "local"], help="pipeline parameter search_backend")
+    sub.add_argument("--trial-output-root", help="gs:// prefix for trial outputs (katib backend)")
+    sub.add_argument("--namespace", help="Kubeflow namespace of the run (and of the Katib Experiment)")
+    sub.add_argument("--experiment", help="KFP experiment to file the run under")
+    sub.add_argument("--run-name", help="name of the run")
+    sub.add_argument("--service-account", default="latticenas-pipeline",
+                     help="service account of the run's pods (default latticenas-pipeline; '' for the default)")
+    sub.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="any other pipeline parameter (repeatable)")
+    sub.set_defaults(func=submit_command)
+
+
+def _data_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
+    d = (lambda value: value) if defaults else (lambda value: None)
+    parser.add_argument("--data", default=d("example:ames"), help="CSV/Parquet path, gs:// URI or example:ames")
+    parser.add_argument("--target", default=d("price"), help="target column")
+    parser.add_argument("--task", default=d("auto"), choices=["auto", "regression", "binary", "multiclass"])
+    parser.add_argument("--drop-columns", default=d("Order,PID"), help="comma-separated columns that are not features")
+    parser.add_argument("--allow-leakage", default=d(""), help="comma-separated columns allowed to mirror the target")
+    parser.add_argument("--search-space", help="search-space YAML (default search_spaces/ames.yaml)")
+    parser.add_argument("--algorithm", default=d("random"), help="Katib algorithm (default random)")
+    parser.add_argument("--max-trials", type=int, default=d(0), help="trial budget (0: the search space's)")
+    parser.add_argument("--parallel", type=int, default=d(0), help="trials at once (0: the search space's)")
+    parser.add_argument("--model-name", default=d("latticenas"), help="registered model name")
+    parser.add_argument("--model-registry-address", default=d(""), help="model registry service address (optional)")
+    parser.add_argument("--seed", type=int, default=d(0), help="seed of the retrain")
+
+
+def compile_command(args) -> int:
+    from latticenas.pipeline.build import COMPILED_FILE, compile_pipeline, repo_root
+
+    target = args.output or repo_root() / COMPILED_FILE
+    if not args.check:
+        print(f"wrote {compile_pipeline(target, args.accelerator)}")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = compile_pipeline(Path(tmp) / "pipeline.yaml", args.accelerator).read_text()
+    if not target.is_file() or target.read_text() != fresh:
+        print(f"drift: {target} differs from a fresh compilation; run: latticenas pipeline compile", file=sys.stderr)
+        return 1
+    print(f"OK {target}")
+    return 0
+
+
+def run_command(args) -> int:
+    from latticenas.pipeline.build import run_local
+
+    result = run_local(
+        data_uri=args.data, target=args.target, task=args.task, drop_columns=args.drop_columns,
+        allow_leakage=args.allow_leakage, search_space=args.search_space, algorithm=args.algorithm,
+        max_trials=args.max_trials, parallel_trials=args.parallel, registry_target=args.registry,
+        model_name=args.model_name, model_registry_address=args.model_registry_address, seed=args.seed,
+        work_dir=args.dir,
+    )
+    print(f"leaderboard: {result.leaderboard}")
+    print(f"summary:     {result.summary}")
+    print(f"diagram:     {result.diagram}")
+    print(f"model:       {result.model_dir}")
+    print(f"registered:  {result.registration['name']} {result.version} at {result.registered_uri}")
+    return 0
+
+
+def _parse_params(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise LatticeNASError(f"--param {item!r}: expected NAME=VALUE")
+        out[name.strip()] = value
+    return out
+
+
+def submit_command(args) -> int:
+    from latticenas.pipeline.build import read_search_space, submit
+
+    given = {
+        "registry_target": args.registry, "data_uri": args.data, "target": args.target, "task": args.task,
+        "drop_columns": args.drop_columns, "allow_leakage": args.allow_leakage, "algorithm": args.algorithm,
+        "max_trials": args.max_trials, "parallel_trials": args.parallel, "model_name": args.model_name,
+        "model_registry_address": args.model_registry_address, "seed": args.seed,
+        "accelerator": args.accelerator, "search_backend": args.backend,
+        "trial_output_root": args.trial_output_root, "katib_namespace": args.namespace,
+    }
+    arguments = {k: v for k, v in given.items() if v is not None}
+    if args.search_space:
+        arguments["search_space"] = read_search_space(args.search_space)
+    arguments.update(_parse_params(args.param))
+    run_id = submit(args.host, arguments, package_path=args.package, run_name=args.run_name,
+                    experiment_name=args.experiment, namespace=args.namespace,
+                    service_account=args.service_account or None)
+    print(f"run {run_id} started on {args.host}")
+    return 0

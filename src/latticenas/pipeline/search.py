@@ -1,0 +1,397 @@
+"""The pipeline's search step: the prepared data, a search space and an algorithm -> a Katib
+Experiment -> its trials, run by the local runner or by Katib.
+
+Contract of :func:`run_search`:
+
+* the search space is a search-space file's YAML text or its path / ``gs://`` URI
+  (:func:`load_space_document`; format ``docs/search-space.md``). :func:`adapt_space` points
+  it at the prepared data: ``fixed.data`` becomes the search table (the prepared train and
+  validation rows as Parquet, :func:`latticenas.pipeline.prepared.write_search_table`; the
+  test rows never reach a trial), ``target`` and ``task`` the prepared ones, ``drop_columns``
+  goes (already dropped). An objective of the wrong task family (the default Ames space
+  minimizes ``val-rmse``) is replaced by the task's default (``val-rmse`` for regression,
+  ``val-logloss`` for classification) and additional metrics of the other family are dropped.
+  ``max_trials``/``parallel_trials`` above 0 override the budget. Only the chosen algorithm
+  is kept (listed with no settings when the file does not list it).
+* :func:`build_search_experiment` generates the Experiment with
+  :func:`latticenas.katib.generate.build_experiment`, names it ``<space>-<algorithm>-<run>``
+  (``<run>``: the first characters of the pipeline run id, which is also the label
+  ``latticenas/pipeline-run``), and adds the trial options that reproduce the prepared split
+  (:func:`latticenas.pipeline.prepared.trial_split_options`). For ``katib`` it also places the
+  trial pods on the accelerator (:func:`latticenas.pipeline.placement.place_trials`) and
+  writes every trial's output under ``<trial_output_root>/<experiment>/<trial>``. The result
+  must pass :func:`latticenas.katib.validate.validate_experiment`.
+* backend ``local``: the Experiment runs on this machine with the local runner
+  (``latticenas experiment run``) in ``<work_dir>/run``; backend ``katib``: it is submitted,
+  waited for and read with :mod:`latticenas.katib.client`. Either way the trials come back
+  as runner ``TrialRecord`` objects in a :class:`~latticenas.aggregate.SearchResults`.
+* the best trial (Katib's rule: best objective, first on ties) must exist, else
+  :class:`~latticenas.errors.LatticeNASError` says no trial reported the objective. Its
+  ``params.json`` (the complete parameter set) and ``best/spec.json`` (the best network of
+  the trial) are read from its output directory.
+
+``work_dir`` always gets ``experiment.yaml`` (the Experiment as run); the local backend adds the
+runner's experiment directory ``run/`` and the search table ``data/search.parquet``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from latticenas.errors import LatticeNASError, ManifestError
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("local", "katib")
+DEFAULT_OBJECTIVES = {"regression": "val-rmse", "binary": "val-logloss", "multiclass": "val-logloss"}
+RUN_LABEL = "latticenas/pipeline-run"
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+NAME_LIMIT = 40  # Katib's limit on Experiment names
+
+__all__ = [
+    "BACKENDS",
+    "SearchOutcome",
+    "adapt_space",
+    "build_search_experiment",
+    "experiment_name",
+    "load_space_document",
+    "run_search",
+    "write_search_outputs",
+]
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """A finished search: its results, the best trial, its parameters and network."""
+
+    results: Any  # latticenas.aggregate.SearchResults
+    best: Any  # runner TrialRecord
+    best_parameters: dict[str, Any]
+    best_spec_json: str
+    work_dir: Path
+
+
+# ------------------------------------------------------------------------------ the space
+
+
+def load_space_document(search_space: str) -> tuple[dict[str, Any], str]:
+    """``(mapping, source)`` of a search space given as YAML text, a path or a gs:// URI."""
+    from latticenas.data import read_bytes
+
+    text, source = str(search_space), "<search_space parameter>"
+    if "\n" not in text.strip() and (text.endswith((".yaml", ".yml")) or text.startswith("gs://")):
+        source, text = text, read_bytes(text).decode("utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{source}: not valid YAML ({str(exc).splitlines()[0]}); pass a search-space file") from None
+    if not isinstance(data, dict):
+        raise ManifestError(f"{source}: not a search space (a mapping with name, objective, parameters...)")
+    return data, source
+
+
+def adapt_space(
+    data: Mapping[str, Any],
+    *,
+    record: Mapping[str, Any],
+    data_uri: str,
+    algorithm: str,
+    max_trials: int = 0,
+    parallel_trials: int = 0,
+    output_root: str | None = None,
+    namespace: str | None = None,
+    source: str = "<search space>",
+):
+    """The search space pointed at the prepared data (see the module docstring)."""
+    from latticenas.space import TRIAL_METRICS, Algorithm, parse_space
+
+    space = json.loads(json.dumps(dict(data)))
+    task = record["task"]
+    fixed = dict(space.get("fixed") or {})
+    fixed.pop("drop_columns", None)
+    fixed.update({"data": data_uri, "target": record["target"], "task": task})
+    space["fixed"] = fixed
+
+    family = "regression" if task == "regression" else "classification"
+    objective = dict(space.get("objective") or {})
+    if TRIAL_METRICS.get(objective.get("metric"), (None, None))[0] != family:
+        wanted = DEFAULT_OBJECTIVES[task]
+        log.warning("search space objective %s does not fit a %s task: using %s", objective.get("metric"), task, wanted)
+        space["objective"] = {"metric": wanted, "type": TRIAL_METRICS[wanted][1].value}
+    space["additional_metrics"] = [
+        m for m in space.get("additional_metrics") or []
+        if TRIAL_METRICS.get(m, (None, None))[0] in (None, family) and m != space["objective"]["metric"]
+    ]
+
+    budget = dict(space.get("budget") or {})
+    if max_trials and max_trials > 0:
+        budget["max_trials"] = int(max_trials)
+    if parallel_trials and parallel_trials > 0:
+        budget["parallel_trials"] = int(parallel_trials)
+    if "max_trials" in budget:
+        limit = int(budget["max_trials"])
+        budget["parallel_trials"] = min(int(budget.get("parallel_trials", 1)), limit)
+        if "max_failed_trials" in budget:
+            budget["max_failed_trials"] = min(int(budget["max_failed_trials"]), limit)
+    space["budget"] = budget
+
+    try:
+        chosen = Algorithm(algorithm).value
+    except ValueError:
+        raise ManifestError(f"algorithm {algorithm!r} is not one of {', '.join(a.value for a in Algorithm)}") from None
+    algorithms = space.get("algorithms")
+    if isinstance(algorithms, list):
+        algorithms = {name: {} for name in algorithms}
+    settings = (algorithms or {}).get(chosen) or {}
+    space["algorithms"] = {chosen: settings}
+    early = space.get("early_stopping")
+    if isinstance(early, dict):
+        apply_to = [a for a in early.get("apply_to", [Algorithm.RANDOM.value]) if a == chosen]
+        if apply_to:
+            space["early_stopping"] = {**early, "apply_to": apply_to}
+        else:
+            space.pop("early_stopping")
+    if output_root:
+        space["output_root"] = output_root
+    if namespace:
+        space["namespace"] = namespace
+    return parse_space(space, source=source)
+
+
+def experiment_name(space_name: str, algorithm: str, run_id: str = "") -> str:
+    """``<space>-<algorithm suffix>[-<run>]``, within Katib's 40 characters."""
+    from latticenas.space import ALGORITHM_SUFFIXES, Algorithm
+
+    base = f"{space_name}-{ALGORITHM_SUFFIXES[Algorithm(algorithm)]}"
+    run = re.sub(r"[^a-z0-9]", "", str(run_id).lower())[:8]
+    if run_id and not run:
+        run = hashlib.sha256(str(run_id).encode()).hexdigest()[:8]
+    if not run:
+        return base[:NAME_LIMIT].rstrip("-")
+    return f"{base[: NAME_LIMIT - len(run) - 1].rstrip('-')}-{run}"
+
+
+def build_search_experiment(
+    space,
+    algorithm: str,
+    *,
+    record: Mapping[str, Any],
+    name: str,
+    run_id: str = "",
+    backend: str = "local",
+    accelerator: str = "cpu",
+    service_account: str = "",
+) -> dict[str, Any]:
+    """The Experiment for this search (see the module docstring)."""
+    from latticenas.images import image_ref
+    from latticenas.katib.generate import CONTAINER_NAME, build_experiment
+    from latticenas.katib.validate import validate_experiment
+    from latticenas.pipeline.placement import place_trials, placement
+    from latticenas.pipeline.prepared import trial_split_options
+
+    experiment = build_experiment(space, algorithm, image=image_ref(placement(accelerator).trial_image))
+    experiment["metadata"]["name"] = name
+    if run_id:
+        label = re.sub(r"[^A-Za-z0-9_.-]", "-", str(run_id))[:63].strip("-_.")
+        if label:
+            experiment["metadata"].setdefault("labels", {})[RUN_LABEL] = label
+    pod = experiment["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c.get("name") == CONTAINER_NAME)
+    command = container["command"]
+    at = next((i for i, part in enumerate(command) if "${trialParameters." in part and not part.startswith("--output-dir")), len(command))
+    command[at:at] = [f"--{option}={value}" for option, value in trial_split_options(record).items()]
+    if backend == "katib":
+        experiment = place_trials(experiment, accelerator, service_account)
+    issues = validate_experiment(experiment)
+    if issues:
+        raise ManifestError(f"the search Experiment would be rejected: {issues[0]}" + (f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""))
+    return experiment
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def run_search(
+    prepared,
+    *,
+    backend: str = "local",
+    search_space: str,
+    algorithm: str = "random",
+    max_trials: int = 0,
+    parallel_trials: int = 0,
+    accelerator: str = "cpu",
+    work_dir: str | Path,
+    namespace: str = "",
+    trial_output_root: str = "",
+    service_account: str = "",
+    run_id: str = "",
+    timeout_s: float = 24 * 3600.0,
+    poll_s: float = 30.0,
+    client=None,
+) -> SearchOutcome:
+    """Run the search (see the module docstring); ``prepared`` is a PreparedData."""
+    from latticenas.data import join_uri
+    from latticenas.katib.generate import dump_yaml
+    from latticenas.pipeline.placement import placement
+    from latticenas.pipeline.prepared import check_trial_split, write_search_table
+
+    if backend not in BACKENDS:
+        raise LatticeNASError(f"search backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    placement(accelerator)
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    data, source = load_space_document(search_space)
+    name = experiment_name(_space_name(data, source), algorithm, run_id)
+
+    output_root = None
+    if backend == "katib":
+        if not str(trial_output_root).startswith("gs://"):
+            raise LatticeNASError(
+                f"the katib backend needs trial_output_root, a gs:// prefix the trials and this step "
+                f"share (got {trial_output_root!r}): set it, e.g. gs://<bucket>/latticenas/trials"
+            )
+        namespace = namespace or _own_namespace()
+        output_root = join_uri(trial_output_root, name)
+        table_uri = join_uri(output_root, "data", "search.parquet")
+    else:
+        table_uri = str((work_dir / "data" / "search.parquet").resolve())
+    write_search_table(prepared, table_uri)
+    problems = check_trial_split(prepared, table_uri)
+    for problem in problems:
+        log.warning("search table %s: %s; the search still never sees the test rows", table_uri, problem)
+
+    space = adapt_space(
+        data, record=prepared.record, data_uri=table_uri, algorithm=algorithm, max_trials=max_trials,
+        parallel_trials=parallel_trials, output_root=output_root,
+        namespace=namespace if backend == "katib" else None, source=source,
+    )
+    manifest = build_search_experiment(
+        space, algorithm, record=prepared.record, name=name, run_id=run_id, backend=backend,
+        accelerator=accelerator, service_account=service_account,
+    )
+    manifest_path = work_dir / "experiment.yaml"
+    manifest_path.write_text(dump_yaml(manifest, "# the Experiment the latticenas pipeline's search step ran"))
+
+    if backend == "local":
+        results, outputs = _run_local(manifest, manifest_path, work_dir / "run")
+    else:
+        results, outputs = _run_katib(manifest, namespace, output_root, timeout_s, poll_s, client)
+    best = results.best()
+    if best is None:
+        raise LatticeNASError(
+            f"search {name}: no trial reported the objective {results.experiment.objective.metric} "
+            f"({len(results.trials)} trials, status {results.status}); see the trial logs"
+        )
+    params_json = json.loads(_read(outputs(best.name, "params.json")))
+    spec_json = _read(outputs(best.name, "best", "spec.json")).decode("utf-8")
+    best_parameters = _best_parameters(results, best, params_json, spec_json)
+    return SearchOutcome(results, best, best_parameters, spec_json, work_dir)
+
+
+def _space_name(data: Mapping[str, Any], source: str) -> str:
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise ManifestError(f"{source}: name: is missing; add it (e.g. name: ames)")
+    return name
+
+
+def _own_namespace() -> str:
+    path = Path(SERVICE_ACCOUNT_NAMESPACE)
+    if path.is_file():
+        return path.read_text().strip()
+    raise LatticeNASError("no Kubernetes namespace given and not running in a pod: set the namespace parameter")
+
+
+def _read(uri: str) -> bytes:
+    from latticenas.data import read_bytes
+
+    return read_bytes(uri)
+
+
+def _run_local(manifest: Mapping[str, Any], manifest_path: Path, run_dir: Path):
+    """Run the Experiment with the local runner (its ``experiment run`` command)."""
+    from latticenas.aggregate import SearchResults
+    from latticenas.runner.cli import run_command
+    from latticenas.runner.workspace import open_for_status
+
+    args = argparse.Namespace(manifest=str(manifest_path), dir=run_dir, name=None, max_trials=None,
+                              parallel=None, resume=False)
+    code = run_command(args)
+    workspace, store, experiment = open_for_status(run_dir)
+    try:
+        row = store.experiment() or {}
+        trials = tuple(store.trials())
+    finally:
+        store.close()
+    status = str(row.get("status") or ("Succeeded" if code == 0 else "Failed"))
+    if row.get("reason"):
+        status += f" ({row['reason']})"
+    results = SearchResults(manifest=manifest, trials=trials, backend="local", status=status)
+
+    def outputs(trial: str, *parts: str) -> str:
+        return str(workspace.output_dir(trial).joinpath(*parts))
+
+    return results, outputs
+
+
+def _run_katib(manifest, namespace: str, output_root: str, timeout_s: float, poll_s: float, client):
+    from latticenas.aggregate import SearchResults
+    from latticenas.data import join_uri
+    from latticenas.katib.client import (
+        default_api,
+        experiment_status,
+        read_trials,
+        submit_experiment,
+        wait_for_experiment,
+    )
+
+    api = client or default_api()
+    name = submit_experiment(manifest, namespace, client=api)
+    final = wait_for_experiment(name, namespace, timeout_s=timeout_s, poll_s=poll_s, client=api)
+    kind, reason, _ = experiment_status(final)
+    trials = tuple(read_trials(name, namespace, client=api, experiment=manifest))
+    status = f"{kind} ({reason})" if reason else kind
+    results = SearchResults(manifest=manifest, trials=trials, backend="katib", status=status,
+                            extra={"namespace": namespace, "output_root": output_root})
+
+    def outputs(trial: str, *parts: str) -> str:
+        return join_uri(output_root, trial, *parts)
+
+    return results, outputs
+
+
+def _best_parameters(results, best, params_json: Mapping[str, Any], spec_json: str) -> dict[str, Any]:
+    from latticenas.arch import ArchitectureSpec
+
+    experiment = results.experiment
+    return {
+        "experiment": experiment.name,
+        "backend": results.backend,
+        "trial": best.name,
+        "objective": {"metric": experiment.objective.metric, "type": experiment.objective.type.value,
+                      "value": best.objective},
+        "metrics": results.observed(best),
+        "assignments": {p.name: p.format(best.params[p.name]) for p in experiment.parameters if p.name in best.params},
+        "parameters": dict(params_json.get("parameters") or {}),
+        "trial_config": {k: v for k, v in params_json.items() if k != "parameters"},
+        "spec_hash": ArchitectureSpec.from_json(spec_json).content_hash,
+    }
+
+
+def write_search_outputs(outcome: SearchOutcome, *, trials: str, best_parameters: str, best_spec: str) -> None:
+    """The search step's files: the trials document, the best parameters, the best network."""
+    outcome.results.write(trials)
+    for path, text in ((best_parameters, json.dumps(outcome.best_parameters, indent=2, sort_keys=True, default=str) + "\n"),
+                       (best_spec, outcome.best_spec_json)):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)

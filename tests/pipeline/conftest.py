@@ -1,0 +1,43 @@
+"""Fixtures for the pipeline tests."""
+
+from __future__ import annotations
+
+import pytest
+from factories import classification_frame, regression_frame
+
+
+@pytest.fixture(autouse=True)
+def default_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Components and the committed YAML use the default image references."""
+    monkeypatch.delenv("LATTICENAS_REGISTRY", raising=False)
+    monkeypatch.delenv("LATTICENAS_TAG", raising=False)
+
+
+@pytest.fixture
+def houses_csv(tmp_path):
+    """A small regression table (300 rows, a missing-value column, a categorical column)."""
+    path = tmp_path / "houses.csv"
+    regression_frame(300, seed=1).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def labels_csv(tmp_path):
+    """A small binary classification table."""
+    path = tmp_path / "labels.csv"
+    classification_frame(300, classes=2, seed=2).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def kfp_local(tmp_path):
+    """kfp.local with the SubprocessRunner in this Python; returns the pipeline root."""
+    from kfp import local
+
+    from latticenas.pipeline.build import _import_kfp_local
+
+    _import_kfp_local()
+    root = tmp_path / "kfp"
+    root.mkdir()
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
+    return root

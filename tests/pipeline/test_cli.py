@@ -1,0 +1,119 @@
+"""``latticenas pipeline compile|run|submit`` (run --local end to end: test_pipeline_e2e.py)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+
+import pytest
+import yaml
+from pipeline_helpers import REPO, TINY_SPACE
+
+from latticenas.cli import run
+from latticenas.errors import LatticeNASError
+from latticenas.pipeline import cli
+from latticenas.pipeline.build import COMPILED_FILE, submit
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="latticenas")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(list(argv))
+
+
+def call(*argv: str) -> int:
+    args = parse(*argv)
+    return run(args.func, args)
+
+
+def test_compile_check_passes_on_the_committed_file(capsys):
+    assert call("pipeline", "compile", "--check") == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_compile_writes_and_check_finds_drift(tmp_path, capsys):
+    target = tmp_path / "p.yaml"
+    assert call("pipeline", "compile", "--output", str(target)) == 0
+    assert target.read_text() == (REPO / COMPILED_FILE).read_text()
+    target.write_text(target.read_text().replace("latticenas-component", "other-component"))
+    assert call("pipeline", "compile", "--check", "--output", str(target)) == 1
+    assert "drift" in capsys.readouterr().err
+    assert call("pipeline", "compile", "--output", str(tmp_path / "gpu.yaml"), "--accelerator", "gpu") == 0
+    assert yaml.safe_load_all((tmp_path / "gpu.yaml").read_text()).__next__()["pipelineInfo"]["name"] == "latticenas-gpu"
+
+
+def test_run_needs_local():
+    with pytest.raises(SystemExit):
+        parse("pipeline", "run")
+    args = parse("pipeline", "run", "--local", "--max-trials", "2")
+    assert args.max_trials == 2 and args.data == "example:ames" and args.target == "price"
+
+
+class FakeKfpClient:
+    """Stands in for kfp.Client: records the run it is asked to start."""
+
+    instances: list[FakeKfpClient] = []
+
+    def __init__(self, host=None, **kwargs):
+        self.host, self.kwargs, self.runs = host, kwargs, []
+        FakeKfpClient.instances.append(self)
+
+    def create_run_from_pipeline_package(self, pipeline_file, arguments=None, **kwargs):
+        self.runs.append((pipeline_file, arguments, kwargs))
+        return type("RunPipelineResult", (), {"run_id": "run-123"})()
+
+
+def test_submit_command_passes_the_parameters(monkeypatch, tmp_path, capsys):
+    import kfp
+
+    FakeKfpClient.instances.clear()
+    monkeypatch.setattr(kfp, "Client", FakeKfpClient)
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY_SPACE)
+    code = call("pipeline", "submit", "--host", "http://kfp.example:8080", "--registry", "gs://models/latticenas",
+                "--data", "gs://data/houses.csv", "--target", "price", "--accelerator", "gpu", "--backend", "katib",
+                "--trial-output-root", "gs://scratch/trials", "--namespace", "team-a", "--search-space", str(space),
+                "--max-trials", "12", "--param", "seed=7", "--experiment", "nas", "--run-name", "first")
+    assert code == 0
+    assert "run run-123 started on http://kfp.example:8080" in capsys.readouterr().out
+    [client] = FakeKfpClient.instances
+    assert client.host == "http://kfp.example:8080" and client.kwargs == {"namespace": "team-a"}
+    [(package, arguments, options)] = client.runs
+    assert package == str(REPO / COMPILED_FILE)
+    assert arguments == {
+        "registry_target": "gs://models/latticenas", "data_uri": "gs://data/houses.csv", "target": "price",
+        "accelerator": "gpu", "search_backend": "katib", "trial_output_root": "gs://scratch/trials",
+        "katib_namespace": "team-a", "search_space": TINY_SPACE, "max_trials": 12, "seed": 7,
+    }
+    assert options == {"run_name": "first", "experiment_name": "nas", "namespace": "team-a",
+                       "service_account": "latticenas-pipeline"}
+
+
+def test_submit_library_call(tmp_path):
+    client = FakeKfpClient()
+    package = tmp_path / "p.yaml"
+    shutil.copy(REPO / COMPILED_FILE, package)
+    assert submit("http://h", {"registry_target": "gs://m"}, package_path=package, client=client, service_account=None) == "run-123"
+    assert client.runs[0][0] == str(package) and client.runs[0][2]["service_account"] is None
+    with pytest.raises(LatticeNASError, match="no compiled pipeline"):
+        submit("http://h", package_path=tmp_path / "missing.yaml", client=client)
+
+
+def test_bad_params_are_one_line_errors(monkeypatch, capsys):
+    import kfp
+
+    monkeypatch.setattr(kfp, "Client", FakeKfpClient)
+    assert call("pipeline", "submit", "--host", "h", "--registry", "gs://m", "--param", "seed") == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_arguments_are_checked_against_the_pipeline(tmp_path):
+    from latticenas.pipeline.build import typed_arguments
+
+    package = REPO / COMPILED_FILE
+    assert typed_arguments(package, {"max_trials": "3", "val_fraction": "0.2", "target": "007"}) == {
+        "max_trials": 3, "val_fraction": 0.2, "target": "007"}
+    with pytest.raises(LatticeNASError, match="no parameter 'max_trial'"):
+        typed_arguments(package, {"max_trial": 3})
+    with pytest.raises(LatticeNASError, match="parameter seed: 'x' is not an integer"):
+        typed_arguments(package, {"seed": "x"})

@@ -1,0 +1,159 @@
+"""The compiled pipeline: the committed YAML is a fresh compilation, and its branches put each
+step where the accelerator and the search backend say."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+import yaml
+from pipeline_helpers import REPO
+
+from latticenas.images import image_ref
+from latticenas.pipeline.build import COMPILED_FILE, compile_pipeline, load_pipeline_module
+
+COMMITTED = REPO / COMPILED_FILE
+PARAMETERS = {
+    "registry_target", "data_uri", "target", "task", "drop_columns", "allow_leakage", "val_fraction", "test_fraction",
+    "search_space", "algorithm", "max_trials", "parallel_trials", "search_backend", "katib_namespace",
+    "trial_output_root", "trial_service_account", "search_timeout_s", "accelerator", "seed", "model_name",
+    "model_registry_address",
+}
+GPU_SELECTOR = {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
+TPU_SELECTOR = {"cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice", "cloud.google.com/gke-tpu-topology": "1x1"}
+
+
+def load(path):
+    spec, *platform = yaml.safe_load_all(path.read_text())
+    executors = platform[0]["platforms"]["kubernetes"]["deploymentSpec"]["executors"] if platform else {}
+    return spec, executors
+
+
+def placements(path) -> dict[tuple[str, ...], dict[str, dict]]:
+    """{conditions on the way to a task: {step: its image, accelerator, node selector, tolerations}}."""
+    spec, platform = load(path)
+    components, executors = spec["components"], spec["deploymentSpec"]["executors"]
+    out: dict[tuple[str, ...], dict[str, dict]] = {}
+
+    def walk(dag, conditions):
+        for task in dag["tasks"].values():
+            condition = task.get("triggerPolicy", {}).get("condition")
+            here = (*conditions, re.sub(r"inputs\.parameter_values\['pipelinechannel--(\w+)'\]", r"\1", condition)) if condition else conditions
+            component = components[task["componentRef"]["name"]]
+            if "dag" in component:
+                walk(component["dag"], here)
+                continue
+            executor = component["executorLabel"]
+            container = executors[executor]["container"]
+            step = re.sub(r"-\d+$", "", task["componentRef"]["name"].removeprefix("comp-"))
+            out.setdefault(here, {})[step] = {
+                "image": container["image"],
+                "accelerator": container.get("resources", {}).get("accelerator"),
+                "nodeSelector": platform.get(executor, {}).get("nodeSelector", {}).get("labels"),
+                "tolerations": platform.get(executor, {}).get("tolerations"),
+            }
+
+    walk(spec["root"]["dag"], ())
+    return out
+
+
+def on_cpu(step):
+    return step["image"] == image_ref("component") and not any((step["accelerator"], step["nodeSelector"], step["tolerations"]))
+
+
+def on(step, resource, selector, image):
+    return (step["image"] == image_ref(image) and step["accelerator"]["resourceType"] == resource
+            and step["accelerator"]["resourceCount"] == "1" and step["nodeSelector"] == selector
+            and step["tolerations"] == [{"effect": "NoSchedule", "key": resource, "operator": "Exists"}])
+
+
+def test_the_committed_yaml_is_a_fresh_compilation(tmp_path):
+    fresh = compile_pipeline(tmp_path / "pipeline.yaml")
+    assert fresh.read_text() == COMMITTED.read_text(), "drift: run `latticenas pipeline compile` and commit the result"
+    again = compile_pipeline(tmp_path / "again.yaml")
+    assert again.read_text() == fresh.read_text()
+
+
+def test_parameters():
+    spec, _ = load(COMMITTED)
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(inputs) == PARAMETERS
+    assert "defaultValue" not in inputs["registry_target"]  # required
+    assert inputs["accelerator"]["defaultValue"] == "cpu" and inputs["search_backend"]["defaultValue"] == "katib"
+    assert yaml.safe_load(inputs["search_space"]["defaultValue"]) == yaml.safe_load((REPO / "search_spaces" / "ames.yaml").read_text())
+    assert "\n" not in inputs["search_space"]["defaultValue"]
+    assert inputs["max_trials"]["parameterType"] == "NUMBER_INTEGER"
+    assert spec["pipelineInfo"]["name"] == "latticenas"
+
+
+def test_each_accelerator_branch_places_its_steps():
+    branches = placements(COMMITTED)
+    steps = {"search", "aggregate", "retrain-best", "register"}
+    assert set(branches) == {
+        (), ("accelerator == 'cpu'",),
+        ("accelerator == 'gpu'", "search_backend == 'local'"), ("accelerator == 'gpu'", "search_backend == 'katib'"),
+        ("accelerator == 'tpu'", "search_backend == 'local'"), ("accelerator == 'tpu'", "search_backend == 'katib'"),
+    }
+    assert set(branches[()]) == {"prepare-data"} and on_cpu(branches[()]["prepare-data"])
+    cpu = branches[("accelerator == 'cpu'",)]
+    assert set(cpu) == steps and all(on_cpu(s) for s in cpu.values())
+    for accelerator, resource, selector in (("gpu", "nvidia.com/gpu", GPU_SELECTOR), ("tpu", "google.com/tpu", TPU_SELECTOR)):
+        local = branches[(f"accelerator == '{accelerator}'", "search_backend == 'local'")]
+        katib = branches[(f"accelerator == '{accelerator}'", "search_backend == 'katib'")]
+        assert set(local) == set(katib) == steps
+        image = f"trial-{accelerator}"
+        # trials train inside the search pod: it gets the device
+        assert on(local["search"], resource, selector, image) and on(local["retrain-best"], resource, selector, image)
+        # Katib runs the trials elsewhere: the search pod only waits, on a CPU node
+        assert on_cpu(katib["search"]) and on(katib["retrain-best"], resource, selector, image)
+        assert all(on_cpu(b[s]) for b in (local, katib) for s in ("aggregate", "register"))
+
+
+def test_steps_are_wired_to_the_right_inputs():
+    spec, _ = load(COMMITTED)
+    dag = spec["components"]["comp-condition-1"]["dag"]["tasks"]
+    search = dag["search"]["inputs"]
+    assert search["parameters"]["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+    assert search["parameters"]["accelerator"]["runtimeValue"]["constant"] == "cpu"
+    assert dag["register"]["cachingOptions"] == {}  # never cached: registering has an effect
+    retrain = dag["retrain-best"]["inputs"]["artifacts"]
+    assert retrain["best_spec"]["taskOutputArtifact"] == {"outputArtifactKey": "best_spec", "producerTask": "search"}
+    prepare = spec["root"]["dag"]["tasks"]["prepare-data"]["inputs"]["parameters"]
+    assert prepare["accelerator"] == {"componentInputParameter": "accelerator"}
+
+
+def test_components_install_nothing_at_run_time():
+    text = COMMITTED.read_text()
+    assert "pip install" not in text and "ensurepip" not in text
+    spec, _ = load(COMMITTED)
+    for executor in spec["deploymentSpec"]["executors"].values():
+        code = executor["container"]["command"][-1]
+        imports = [line for line in code.splitlines() if re.search(r"\b(from|import) latticenas", line)]
+        assert imports and all(line.startswith("    ") for line in imports)  # inside the function body
+        assert executor["container"]["image"].startswith("ghcr.io/latticenas/")
+
+
+@pytest.mark.parametrize("accelerator", ["cpu", "gpu", "tpu"])
+def test_compile_time_variants(tmp_path, accelerator):
+    path = compile_pipeline(tmp_path / f"{accelerator}.yaml", accelerator)
+    spec, _ = load(path)
+    assert spec["pipelineInfo"]["name"] == f"latticenas-{accelerator}"
+    assert set(spec["root"]["inputDefinitions"]["parameters"]) == PARAMETERS - {"accelerator"}
+    branches = placements(path)
+    if accelerator == "cpu":  # what `pipeline run --local` runs: no condition at all
+        assert list(branches) == [()] and all(on_cpu(s) for s in branches[()].values())
+        assert len(branches[()]) == 5
+    else:
+        local = branches[("search_backend == 'local'",)]
+        assert local["search"]["image"] == image_ref(f"trial-{accelerator}")
+        assert on_cpu(branches[("search_backend == 'katib'",)]["search"])
+
+
+def test_both_pipeline_signatures_agree():
+    module = load_pipeline_module()
+    runtime = inspect.signature(module.latticenas_pipeline.pipeline_func).parameters
+    fixed = inspect.signature(module.build_pipeline("cpu").pipeline_func).parameters
+    assert [p for p in runtime if p != "accelerator"] == list(fixed)
+    for name, parameter in fixed.items():
+        assert (parameter.default, parameter.annotation) == (runtime[name].default, runtime[name].annotation), name

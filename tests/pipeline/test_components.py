@@ -1,0 +1,203 @@
+"""Each component's Python function, run by kfp.local's SubprocessRunner on small data.
+
+Components that take input artifacts run in a two-step pipeline: ``dsl.importer`` brings in
+files written here, then the component (kfp.local runs no single component with input
+artifacts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from kfp import dsl
+from pipeline_helpers import TINY_SPACE, artifact_metadata, executor_output, only_run, step_dir
+
+from latticenas.aggregate import SearchResults
+from latticenas.arch import ArchitectureSpec, sample_architectures
+from latticenas.params import ParameterSet
+from latticenas.pipeline.build import load_pipeline_module
+from latticenas.pipeline.prepared import prepare, write_prepared
+from latticenas.runner.trials import TrialRecord, TrialState
+
+
+@pytest.fixture(scope="module")
+def components():
+    load_pipeline_module()
+    import components.aggregate
+    import components.prepare_data
+    import components.register
+    import components.retrain_best
+    import components.search
+
+    return components
+
+
+def write_prepared_files(csv_path: Path, target: str, directory: Path) -> dict[str, str]:
+    paths = {name: str(directory / name) for name in ("train", "val", "test", "record")}
+    write_prepared(prepare(str(csv_path), target), **paths)
+    return paths
+
+
+def importer(uri, kind):
+    return dsl.importer(artifact_uri=str(uri), artifact_class=kind, reimport=False).output
+
+
+def test_prepare_data(components, kfp_local, houses_csv):
+    task = components.prepare_data.prepare_data(
+        data_uri=str(houses_csv), target="price", task="auto", drop_columns="", allow_leakage="",
+        val_fraction=0.15, test_fraction=0.15, accelerator="gpu",
+    )
+    assert task.outputs["Output"] == "regression"
+    train = Path(task.outputs["train"].path)
+    assert train.read_text().splitlines()[0] == "size,rooms,zone,price"
+    record = json.loads(Path(task.outputs["schema"].path).read_text())
+    rows = record["rows"]
+    assert sum(rows.values()) == 300 and rows["train"] == len(train.read_text().splitlines()) - 1
+    assert task.outputs["train"].metadata == {"format": "csv", "rows": rows["train"]}
+    assert Path(task.outputs["profile"].path).read_text().startswith("# Data profile")
+
+
+def test_prepare_data_fails_on_a_bad_accelerator(components, kfp_local, houses_csv):
+    with pytest.raises(RuntimeError, match="prepare-data"):
+        components.prepare_data.prepare_data(
+            data_uri=str(houses_csv), target="price", task="auto", drop_columns="", allow_leakage="",
+            val_fraction=0.15, test_fraction=0.15, accelerator="GPU",
+        )
+
+
+def test_aggregate(components, kfp_local, tmp_path):
+    import yaml
+    from pipeline_helpers import REPO
+
+    manifest = yaml.safe_load((REPO / "manifests" / "base" / "experiment-random.yaml").read_text())
+    trials = tuple(
+        TrialRecord(index=i, name=f"ames-random-{i:04d}", params={"maximum_levels": i, "activation": "relu"},
+                    state=TrialState.SUCCEEDED, metrics={"val-rmse": (v,), "val-mae": (v / 2,)}, objective=v,
+                    created=float(i), started=float(i), ended=float(i) + 30)
+        for i, v in ((1, 30000.0), (2, 25000.0), (3, 41000.0))
+    )
+    trials_path = SearchResults(manifest=manifest, trials=trials, status="Succeeded").write(tmp_path / "trials.json")
+    spec = sample_architectures(ParameterSet(), output_size=1, final_activation="linear")[0]
+    (tmp_path / "spec.json").write_text(spec.to_json())
+
+    @dsl.pipeline(name="aggregate-only")
+    def run():
+        components.aggregate.aggregate(trials=importer(trials_path, dsl.Dataset),
+                                       best_spec=importer(tmp_path / "spec.json", dsl.Artifact))
+
+    run()
+    step = step_dir(only_run(kfp_local), "aggregate")
+    page = (step / "leaderboard").read_text()
+    assert "ames-random-0002" in page and "Best trial: ames-random-0002" in page and page.count("<svg") == 2
+    assert "| val-rmse | 25000 |" in (step / "summary").read_text()
+    assert (step / "progress_plot").read_bytes()[:4] == b"\x89PNG"
+    assert "<svg" in (step / "diagram").read_text()
+    assert (step / "leaderboard_table").read_text().splitlines()[1].split(",")[1] == "ames-random-0002"
+    assert artifact_metadata(step, "best_metrics") == {"val-rmse": 25000.0, "val-mae": 12500.0}
+
+
+@pytest.mark.slow
+def test_search_local_backend(components, kfp_local, houses_csv, tmp_path):
+    files = write_prepared_files(houses_csv, "price", tmp_path)
+
+    @dsl.pipeline(name="search-only")
+    def run():
+        components.search.search(
+            train=importer(files["train"], dsl.Dataset), val=importer(files["val"], dsl.Dataset),
+            schema=importer(files["record"], dsl.Artifact), backend="local", search_space=TINY_SPACE,
+            algorithm="random", max_trials=1, parallel_trials=1, accelerator="cpu", namespace="",
+            trial_output_root="", trial_service_account="", timeout_s=600, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        )
+
+    run()
+    step = step_dir(only_run(kfp_local), "search")
+    results = SearchResults.read(step / "trials")
+    assert results.backend == "local" and len(results.trials) == 1
+    assert results.trials[0].state is TrialState.SUCCEEDED and results.status.startswith("Succeeded")
+    best = json.loads((step / "best_parameters").read_text())
+    assert best["trial"] == results.trials[0].name and best["parameters"]["epochs"] == 3
+    assert best["trial_config"]["test_fraction"] == 0.0 and best["trial_config"]["val_fraction"] == pytest.approx(0.3)
+    spec = ArchitectureSpec.from_json((step / "best_spec").read_text())
+    assert spec.content_hash == best["spec_hash"]
+    assert (step / "experiment" / "experiment.yaml").is_file() and (step / "experiment" / "run" / "experiment.db").is_file()
+    parameters = executor_output(step)["parameterValues"]
+    assert parameters["best_trial"] == best["trial"] and parameters["best_objective"] == best["objective"]["value"]
+    assert parameters["experiment_name"] == results.name and results.name.startswith("tiny-random-")
+
+
+@pytest.mark.slow
+def test_retrain_best_on_classification(components, kfp_local, labels_csv, tmp_path):
+    files = write_prepared_files(labels_csv, "label", tmp_path)
+    params = ParameterSet(epochs=4, patience=0, maximum_levels=2, maximum_neurons_per_unit=8)
+    spec = sample_architectures(params, output_size=1, final_activation="sigmoid")[0]
+    (tmp_path / "spec.json").write_text(spec.to_json())
+    (tmp_path / "best.json").write_text(json.dumps({"parameters": params.to_dict(), "trial_config": {"log_target": None}}))
+
+    @dsl.pipeline(name="retrain-only")
+    def run():
+        components.retrain_best.retrain_best(
+            train=importer(files["train"], dsl.Dataset), val=importer(files["val"], dsl.Dataset),
+            test=importer(files["test"], dsl.Dataset), schema=importer(files["record"], dsl.Artifact),
+            best_parameters=importer(tmp_path / "best.json", dsl.Artifact),
+            best_spec=importer(tmp_path / "spec.json", dsl.Artifact), seed=3,
+        )
+
+    run()
+    step = step_dir(only_run(kfp_local), "retrain-best")
+    model = step / "model"
+    for name in ("model.keras", "spec.json", "preprocessing.json", "metrics.json", "confusion_matrix.json", "roc.json"):
+        assert (model / name).is_file(), name
+    assert (model / "saved_model").is_dir()
+    assert ArchitectureSpec.from_json((model / "spec.json").read_text()).content_hash == spec.content_hash
+    test_metrics = artifact_metadata(step, "test_metrics")
+    assert 0.0 <= test_metrics["accuracy"] <= 1.0 and "auc" in test_metrics
+    classification = artifact_metadata(step, "classification_metrics")
+    matrix = classification["confusionMatrix"]
+    assert [c["displayName"] for c in matrix["annotationSpecs"]] == ["class_0", "class_1"]
+    assert sum(map(sum, (row["row"] for row in matrix["rows"]))) == json.loads((model / "metrics.json").read_text())["rows"]["test"]
+    assert classification["confidenceMetrics"]
+    assert artifact_metadata(step, "model")["task"] == "binary"
+
+
+def test_register(components, kfp_local, houses_csv, tmp_path):
+    files = write_prepared_files(houses_csv, "price", tmp_path)
+    spec = sample_architectures(ParameterSet(), output_size=1, final_activation="linear")[0]
+    model = tmp_path / "model"
+    (model / "saved_model").mkdir(parents=True)
+    (model / "model.keras").write_bytes(b"keras zip")
+    (model / "saved_model" / "saved_model.pb").write_bytes(b"pb")
+    (model / "spec.json").write_text(spec.to_json())
+    (model / "preprocessing.json").write_text("{}")
+    (model / "metrics.json").write_text(json.dumps({"split": "test", "metrics": {"rmse": 21000.5, "r2": 0.8}}))
+    best = {"experiment": "tiny-random-1", "trial": "tiny-random-1-0002", "parameters": ParameterSet().to_dict(),
+            "metrics": {"val-rmse": 20000.0}}
+    (tmp_path / "best.json").write_text(json.dumps(best))
+    registry = tmp_path / "registry"
+
+    @dsl.pipeline(name="register-only")
+    def run():
+        components.register.register(
+            model=importer(model, dsl.Model), schema=importer(files["record"], dsl.Artifact),
+            best_parameters=importer(tmp_path / "best.json", dsl.Artifact), registry_target=str(registry),
+            model_name="houses", model_registry_address="",
+        )
+
+    run()
+    run()  # a second registration is a new version
+    from latticenas.registry import LocalRegistry
+
+    store = LocalRegistry(registry)
+    assert store.list_versions("houses") == ["v1", "v2"]
+    lineage = store.lineage("houses", "v2")
+    record = json.loads(Path(files["record"]).read_text())
+    assert lineage.data_uri == str(houses_csv) and lineage.data_fingerprint == record["data_fingerprint"]
+    assert (lineage.experiment_name, lineage.trial_name) == ("tiny-random-1", "tiny-random-1-0002")
+    assert lineage.metrics == {"test-rmse": 21000.5, "test-r2": 0.8, "val-rmse": 20000.0}
+    assert lineage.spec_hash == spec.content_hash and lineage.parameters == ParameterSet().to_dict()
+    runs = sorted((p for p in kfp_local.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    step = step_dir(runs[-1], "register")
+    registration = json.loads((step / "registration").read_text())
+    assert registration["version"] == "v2" and registration["uri"] == str(registry / "models" / "houses" / "v2")
+    assert "saved_model/saved_model.pb" in registration["files"] and "lineage.json" in registration["files"]
+    assert executor_output(step)["parameterValues"] == {"uri": registration["uri"], "version": "v2"}
