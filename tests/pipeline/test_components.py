@@ -58,6 +58,20 @@ def test_prepare_data(components, kfp_local, houses_csv):
     assert Path(task.outputs["profile"].path).read_text().startswith("# Data profile")
 
 
+def test_prepare_data_reads_cloud_storage(components, kfp_local, houses_csv, gcs_bucket):
+    from latticenas.data import write_bytes
+
+    uri = f"gs://{gcs_bucket}/data/houses.csv"
+    write_bytes(uri, houses_csv.read_bytes())
+    task = components.prepare_data.prepare_data(
+        data_uri=uri, target="price", task="regression", drop_columns="rooms", allow_leakage="",
+        val_fraction=0.2, test_fraction=0.2, accelerator="cpu",
+    )
+    record = json.loads(Path(task.outputs["schema"].path).read_text())
+    assert record["data_uri"] == uri and record["drop_columns"] == ["rooms"]
+    assert Path(task.outputs["train"].path).read_text().splitlines()[0] == "size,zone,price"
+
+
 def test_prepare_data_fails_on_a_bad_accelerator(components, kfp_local, houses_csv):
     with pytest.raises(RuntimeError, match="prepare-data"):
         components.prepare_data.prepare_data(
@@ -160,7 +174,8 @@ def test_retrain_best_on_classification(components, kfp_local, labels_csv, tmp_p
     assert artifact_metadata(step, "model")["task"] == "binary"
 
 
-def test_register(components, kfp_local, houses_csv, tmp_path):
+@pytest.mark.parametrize("store", ["directory", "gcs"])
+def test_register(components, kfp_local, houses_csv, tmp_path, store, request):
     files = write_prepared_files(houses_csv, "price", tmp_path)
     spec = sample_architectures(ParameterSet(), output_size=1, final_activation="linear")[0]
     model = tmp_path / "model"
@@ -173,7 +188,11 @@ def test_register(components, kfp_local, houses_csv, tmp_path):
     best = {"experiment": "tiny-random-1", "trial": "tiny-random-1-0002", "parameters": ParameterSet().to_dict(),
             "metrics": {"val-rmse": 20000.0}}
     (tmp_path / "best.json").write_text(json.dumps(best))
-    registry = tmp_path / "registry"
+    if store == "gcs":
+        bucket = request.getfixturevalue("gcs_bucket")
+        registry = f"gs://{bucket}/registry"
+    else:
+        registry = tmp_path / "registry"
 
     @dsl.pipeline(name="register-only")
     def run():
@@ -185,11 +204,11 @@ def test_register(components, kfp_local, houses_csv, tmp_path):
 
     run()
     run()  # a second registration is a new version
-    from latticenas.registry import LocalRegistry
+    from latticenas.registry import registry_for
 
-    store = LocalRegistry(registry)
-    assert store.list_versions("houses") == ["v1", "v2"]
-    lineage = store.lineage("houses", "v2")
+    versions = registry_for(str(registry))
+    assert versions.list_versions("houses") == ["v1", "v2"]
+    lineage = versions.lineage("houses", "v2")
     record = json.loads(Path(files["record"]).read_text())
     assert lineage.data_uri == str(houses_csv) and lineage.data_fingerprint == record["data_fingerprint"]
     assert (lineage.experiment_name, lineage.trial_name) == ("tiny-random-1", "tiny-random-1-0002")
@@ -198,6 +217,6 @@ def test_register(components, kfp_local, houses_csv, tmp_path):
     runs = sorted((p for p in kfp_local.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
     step = step_dir(runs[-1], "register")
     registration = json.loads((step / "registration").read_text())
-    assert registration["version"] == "v2" and registration["uri"] == str(registry / "models" / "houses" / "v2")
+    assert registration["version"] == "v2" and registration["uri"] == f"{registry}/models/houses/v2"
     assert "saved_model/saved_model.pb" in registration["files"] and "lineage.json" in registration["files"]
     assert executor_output(step)["parameterValues"] == {"uri": registration["uri"], "version": "v2"}
