@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 MANIFEST ?= manifests/base/experiment-random.yaml
 EXPERIMENT_DIR ?= experiments/demo
 
-.PHONY: setup demo trial test test-fast benchmark manifests clean
+.PHONY: setup demo trial pipeline test benchmark manifests clean
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
@@ -30,11 +30,15 @@ trial: setup ## one trial on Ames (what a single Katib trial container does)
 		--objective=val-rmse --output-dir=runs/ames-trial --epochs=25 \
 		--number_of_architecture_moities_to_try=2
 
+pipeline: setup ## the whole Kubeflow pipeline on this machine (kfp.local), small budget
+	$(BIN)/latticenas pipeline run --local --max-trials 4 --parallel 2 --dir runs/pipeline
+
 test: setup ## the whole test suite
 	$(BIN)/pytest -q
 
-benchmark: setup
+benchmark: setup ## lattice vs MLP throughput, runner overhead (see benchmarks/README.md)
 	$(BIN)/python benchmarks/trial_throughput.py
+	$(BIN)/python benchmarks/runner_overhead.py
 
 manifests: setup ## regenerate the Katib manifests from search_spaces/ames.yaml
 	$(BIN)/latticenas manifests generate
