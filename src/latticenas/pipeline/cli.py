@@ -91,6 +91,22 @@ def compile_command(args) -> int:
     return 0
 
 
+def _print_results(result) -> None:
+    """The leaderboard and the retrained model's test metrics, in the terminal."""
+    import json
+
+    import pandas as pd
+
+    table = pd.read_csv(result.leaderboard_table)
+    print("\nleaderboard (best first):")
+    print(table.head(10).to_string(index=False, max_colwidth=24))
+    metrics_path = Path(result.model_dir) / "metrics.json"
+    if metrics_path.exists():
+        metrics = json.loads(metrics_path.read_text()).get("metrics", {})
+        shown = ", ".join(f"{name} {value:.6g}" for name, value in metrics.items())
+        print(f"\nretrained best network, untouched test split: {shown}\n")
+
+
 def run_command(args) -> int:
     from latticenas.pipeline.build import run_local
 
@@ -101,7 +117,8 @@ def run_command(args) -> int:
         model_name=args.model_name, model_registry_address=args.model_registry_address, seed=args.seed,
         work_dir=args.dir,
     )
-    print(f"leaderboard: {result.leaderboard}")
+    _print_results(result)
+    print(f"leaderboard: {result.leaderboard}  (HTML: open it in a browser)")
     print(f"summary:     {result.summary}")
     print(f"diagram:     {result.diagram}")
     print(f"model:       {result.model_dir}")
