@@ -11,24 +11,18 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from emulator_process import free_port, wait_until_up
 
 EMULATOR_PROJECT = "latticenas-test"
 _bucket_numbers = itertools.count()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _emulator_executable() -> str | None:
@@ -36,18 +30,6 @@ def _emulator_executable() -> str | None:
     return str(beside_python) if beside_python.exists() else shutil.which("gcp-storage-emulator")
 
 
-def _wait_until_up(host: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gcp-storage-emulator exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{host}/storage/v1/b", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"gcp-storage-emulator did not answer at {host} within {timeout:.0f}s")
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +42,7 @@ def gcs_emulator() -> Iterator[str]:
     executable = _emulator_executable()
     if executable is None:
         pytest.skip("gcp-storage-emulator is not installed (pip install gcp-storage-emulator)")
-    port = _free_port()
+    port = free_port()
     host = f"http://127.0.0.1:{port}"
     cmd = [
         executable,
@@ -74,7 +56,7 @@ def gcs_emulator() -> Iterator[str]:
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_until_up(host, proc)
+        wait_until_up(host, proc)
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("STORAGE_EMULATOR_HOST", host)
             mp.setenv(

@@ -7,14 +7,9 @@ search agree on what "best" means.
 
 from __future__ import annotations
 
-from enum import Enum
-
 import numpy as np
 
-
-class Direction(str, Enum):
-    MINIMIZE = "minimize"
-    MAXIMIZE = "maximize"
+from latticenas.katib.types import ObjectiveType as Direction  # one enum for "which way is better"
 
 
 DIRECTIONS: dict[str, Direction] = {

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from latticenas.errors import LatticeNASError, ManifestError
+from latticenas.evaluation import CLASSIFICATION_METRICS, DIRECTIONS, REGRESSION_METRICS
+from latticenas.katib.types import Distribution, ObjectiveType, ParameterType
 
 __all__ = [
     "ALGORITHM_SUFFIXES",
@@ -50,21 +52,8 @@ __all__ = [
 ]
 
 
-class ObjectiveType(str, Enum):
-    MINIMIZE = "minimize"
-    MAXIMIZE = "maximize"
-
-
-class ParameterType(str, Enum):
-    INT = "int"
-    DOUBLE = "double"
-    CATEGORICAL = "categorical"
-    DISCRETE = "discrete"
-
-
-class Distribution(str, Enum):
-    UNIFORM = "uniform"
-    LOG_UNIFORM = "logUniform"
+#: The distributions a search-space file may use (those every local engine can honour).
+SPACE_DISTRIBUTIONS = (Distribution.UNIFORM, Distribution.LOG_UNIFORM)
 
 
 class Algorithm(str, Enum):
@@ -97,17 +86,9 @@ DEFAULT_ALGORITHMS: tuple[Algorithm, ...] = tuple(a for a in Algorithm if a is n
 
 #: Metrics the trial program prints: name -> (task family or None, better direction or None).
 TRIAL_METRICS: dict[str, tuple[str | None, ObjectiveType | None]] = {
-    "val-rmse": ("regression", ObjectiveType.MINIMIZE),
-    "val-rmsle": ("regression", ObjectiveType.MINIMIZE),
-    "val-mae": ("regression", ObjectiveType.MINIMIZE),
-    "val-r2": ("regression", ObjectiveType.MAXIMIZE),
-    "val-accuracy": ("classification", ObjectiveType.MAXIMIZE),
-    "val-auc": ("classification", ObjectiveType.MAXIMIZE),
-    "val-logloss": ("classification", ObjectiveType.MINIMIZE),
-    "param-count": (None, None),
-    "train-seconds": (None, None),
-    "networks-trained": (None, None),
-    "networks-failed": (None, None),
+    **{f"val-{m}": ("regression", DIRECTIONS[m]) for m in REGRESSION_METRICS},
+    **{f"val-{m}": ("classification", DIRECTIONS[m]) for m in CLASSIFICATION_METRICS},
+    **{name: (None, None) for name in ("param-count", "train-seconds", "networks-trained", "networks-failed")},
 }
 
 #: Fixed arguments that are trial-program options rather than search parameters
@@ -524,12 +505,11 @@ class _Parser:
                 if step <= 0:
                     raise self.fail(f"{path}.step", f"{step} must be > 0; fix or remove the step")
             raw_dist = data.get("distribution", Distribution.UNIFORM.value)
-            try:
-                dist = Distribution(raw_dist)
-            except ValueError:
+            dist = next((d for d in SPACE_DISTRIBUTIONS if d.value == raw_dist), None)
+            if dist is None:
                 raise self.fail(f"{path}.distribution",
-                                f"{raw_dist!r} is not supported{_hint(str(raw_dist), [d.value for d in Distribution])}; "
-                                "use uniform or logUniform") from None
+                                f"{raw_dist!r} is not supported{_hint(str(raw_dist), [d.value for d in SPACE_DISTRIBUTIONS])}; "
+                                "use uniform or logUniform")
             if dist is Distribution.LOG_UNIFORM and low <= 0:
                 raise self.fail(f"{path}.min", f"logUniform needs min > 0 (its log is taken), "
                                                f"not {low}; raise min or use uniform")

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from emulator_process import free_port, wait_until_up
 from registry_helpers import make_model_dir
 
 from latticenas.registry import GcsRegistry, Lineage, LocalRegistry
@@ -26,24 +24,8 @@ HERE = Path(__file__).parent
 _strict_buckets = itertools.count()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
-def _wait_until_up(host: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"strict emulator exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{host}/storage/v1/b", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"strict emulator did not answer at {host} within {timeout:.0f}s")
 
 
 @pytest.fixture
@@ -89,7 +71,7 @@ def strict_gcs_emulator(gcs_emulator) -> str:
     proc = subprocess.Popen([sys.executable, str(HERE / "strict_gcs_emulator.py"), str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_until_up(host, proc)
+        wait_until_up(host, proc, "strict emulator")
         yield host
     finally:
         proc.terminate()

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from runner_helpers import experiment_manifest, write_manifest
 
 from latticenas.runner.experiment import parse_experiment
@@ -195,7 +194,7 @@ def test_resume_after_kill_9_keeps_finished_trials_and_counts_none_twice(tmp_pat
     manifest = experiment_manifest(max_trials=6, parallel=2, settings={"random_state": 11}, trial_args=("--sleep=0.7",))
     path, directory = write_manifest(tmp_path, manifest), tmp_path / "exp"
     runner = start_runner(path, directory)
-    rows = wait_for(
+    wait_for(
         directory,
         lambda rows: sum(r["state"] == "Succeeded" for r in rows) >= 2 and any(r["state"] == "Running" for r in rows),
     )

@@ -30,36 +30,12 @@ from typing import Any
 import yaml
 
 from latticenas.errors import ManifestError
+from latticenas.katib.types import Distribution, MetricStrategy, ObjectiveType, ParameterType
 from latticenas.metrics import KATIB_DEFAULT_FILTER
 
 ParamValue = float | int | str
 
 DEFAULT_PARALLEL_TRIALS = 3  # Katib's DefaultTrialParallelCount
-
-
-class ParameterType(str, Enum):
-    DOUBLE = "double"
-    INT = "int"
-    DISCRETE = "discrete"
-    CATEGORICAL = "categorical"
-
-
-class Distribution(str, Enum):
-    UNIFORM = "uniform"
-    LOG_UNIFORM = "logUniform"
-    NORMAL = "normal"
-    LOG_NORMAL = "logNormal"
-
-
-class ObjectiveType(str, Enum):
-    MINIMIZE = "minimize"
-    MAXIMIZE = "maximize"
-
-
-class MetricStrategy(str, Enum):
-    MIN = "min"
-    MAX = "max"
-    LATEST = "latest"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,29 @@
+"""Starting a local Cloud Storage emulator process for tests: a free port and a readiness wait."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(host: str, proc: subprocess.Popen, name: str = "gcp-storage-emulator", timeout: float = 30.0) -> None:
+    """Return once ``host`` lists buckets; raise if the process exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{host}/storage/v1/b", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{name} did not answer at {host} within {timeout:.0f}s")
