@@ -146,7 +146,7 @@ def test_objective_and_budget(generated: dict) -> None:
     exp = generated["random"]
     objective = exp["spec"]["objective"]
     assert objective["type"] == "minimize" and objective["objectiveMetricName"] == "val-rmse"
-    assert objective["goal"] == 20000
+    assert objective["goal"] == 15000
     assert "val-rmse" not in objective["additionalMetricNames"]
     assert (exp["spec"]["maxTrialCount"], exp["spec"]["parallelTrialCount"],
             exp["spec"]["maxFailedTrialCount"]) == (8, 2, 3)

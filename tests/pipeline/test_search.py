@@ -51,7 +51,7 @@ def test_the_space_points_at_the_prepared_data(prepared):
     assert space.budget.max_trials == 3 and space.budget.parallel_trials == 3 and space.budget.max_failed_trials == 3
     assert [a.algorithm for a in space.algorithms] == [Algorithm.TPE]
     assert space.early_stopping is None  # medianstop applied to random only
-    assert space.objective.metric == "val-rmse" and space.objective.goal == 20000
+    assert space.objective.metric == "val-rmse" and space.objective.goal == 15000
 
 
 def test_a_classification_task_gets_a_classification_objective(labels_csv):
