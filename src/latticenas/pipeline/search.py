@@ -36,7 +36,6 @@ runner's experiment directory ``run/`` and the search table ``data/search.parque
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -321,12 +320,10 @@ def _read(uri: str) -> bytes:
 def _run_local(manifest: Mapping[str, Any], manifest_path: Path, run_dir: Path):
     """Run the Experiment with the local runner (its ``experiment run`` command)."""
     from latticenas.aggregate import SearchResults
-    from latticenas.runner.cli import run_command
+    from latticenas.runner.session import run_experiment
     from latticenas.runner.workspace import open_for_status
 
-    args = argparse.Namespace(manifest=str(manifest_path), dir=run_dir, name=None, max_trials=None,
-                              parallel=None, resume=False)
-    code = run_command(args)
+    code = run_experiment(manifest_path, run_dir)
     workspace, store, experiment = open_for_status(run_dir)
     try:
         row = store.experiment() or {}

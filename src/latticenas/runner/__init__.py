@@ -13,5 +13,6 @@ One module, one abstraction:
 * :mod:`.orchestrator` drives trials in parallel and stops the experiment by Katib's rules;
 * :mod:`.progress` is the terminal progress display;
 * :mod:`.report` writes the leaderboard, the progress plot and the best model's artifacts;
-* :mod:`.cli` registers ``latticenas experiment run|status``.
+* :mod:`.session` runs (or resumes) one Experiment: :func:`~.session.run_experiment`;
+* :mod:`.cli` registers ``latticenas experiment run|status`` over it.
 """

@@ -1,0 +1,127 @@
+"""Run (or resume) a Katib Experiment on this machine: the local runner's one entry point.
+
+:func:`run_experiment` is what ``latticenas experiment run`` and the pipeline's local search
+backend call. It loads and checks the manifest, opens (or resumes) the experiment directory
+under a lock, drives the trials to completion, writes the report and returns an exit code:
+0 when the experiment succeeded, 1 when it failed. Bad input raises
+:class:`~latticenas.errors.LatticeNASError`; Ctrl-C / SIGTERM raise ``KeyboardInterrupt``
+after leaving the running trials to resume.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+from latticenas.errors import LatticeNASError
+
+FINITE_ALGORITHMS = ("grid", "hyperband")
+
+
+def run_experiment(
+    manifest: str | Path | None,
+    directory: str | Path | None = None,
+    *,
+    name: str | None = None,
+    max_trials: int | None = None,
+    parallel: int | None = None,
+    resume: bool = False,
+) -> int:
+    """Run MANIFEST in DIRECTORY (default ``experiments/<metadata.name>``); see the module doc."""
+    from latticenas.runner.experiment import load_experiment
+    from latticenas.runner.state import run_lock
+
+    if manifest is None and not resume:
+        raise LatticeNASError("pass a MANIFEST, or --resume --dir DIR to continue a stored experiment")
+    if resume and directory is None:
+        raise LatticeNASError("--resume needs --dir DIR (the experiment directory to continue)")
+    experiment = load_experiment(manifest, name) if manifest else None
+    directory = Path(directory) if directory is not None else Path("experiments") / experiment.name
+    if experiment is None and not (directory / "experiment.db").is_file():
+        raise LatticeNASError(f"{directory}: no experiment to resume here; pass a MANIFEST")
+    directory.mkdir(parents=True, exist_ok=True)
+    with run_lock(directory), _sigterm_as_interrupt():
+        return _run(experiment, directory, max_trials, parallel)
+
+
+def _run(experiment, directory: Path, max_trials: int | None, parallel: int | None) -> int:
+    from latticenas.runner.orchestrator import ExperimentStatus
+    from latticenas.runner.report import write_report
+    from latticenas.runner.workspace import open_for_run
+
+    workspace, store, experiment = open_for_run(experiment, directory, max_trials, parallel)
+    try:
+        done = _execute(experiment, workspace, store)
+        print(write_report(workspace, experiment, store.trials(), f"{done.status.value} ({done.reason})"))
+    finally:
+        store.close()
+    return 0 if done.status is ExperimentStatus.SUCCEEDED else 1
+
+
+def _execute(experiment, workspace, store):
+    """Check what can be checked before a trial runs, then drive the trials to completion."""
+    from latticenas.runner.algorithms import create_engine
+    from latticenas.runner.earlystop import create_early_stopping
+    from latticenas.runner.orchestrator import Orchestrator
+    from latticenas.runner.process import check_command
+    from latticenas.runner.progress import Progress
+    from latticenas.runner.report import leaderboard, write_leaderboard
+
+    engine = create_engine(experiment)
+    early_stopping = create_early_stopping(experiment.early_stopping, experiment.objective)
+    _check_budget(experiment)
+    check_command(experiment)
+    for warning in engine.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    trials = store.trials()
+    print(_banner(experiment, workspace.directory, trials), file=sys.stderr)
+    progress = Progress(experiment, experiment.budget.max_trials, sum(t.state.finished for t in trials))
+    orchestrator = Orchestrator(
+        experiment, workspace, store, engine, early_stopping, progress,
+        on_finished=lambda trials: write_leaderboard(workspace, experiment, leaderboard(experiment, trials)),
+    )
+    try:
+        return orchestrator.run()
+    except KeyboardInterrupt:
+        hint = f"latticenas experiment run --resume --dir {workspace.directory}"
+        print(f"\ninterrupted: resume with `{hint}`", file=sys.stderr)
+        raise
+    finally:
+        progress.close()
+
+
+def _check_budget(experiment) -> None:
+    if experiment.budget.max_trials is None and experiment.algorithm.name not in FINITE_ALGORITHMS:
+        raise LatticeNASError(
+            "spec.maxTrialCount is not set, so the search would never end; set it or pass --max-trials N"
+        )
+
+
+def _banner(experiment, directory: Path, trials) -> str:
+    budget = experiment.budget
+    limit = f"up to {budget.max_trials} trials" if budget.max_trials else "until the search space is done"
+    resumed = f", resuming after {sum(t.state.finished for t in trials)} finished trial(s)" if trials else ""
+    return (
+        f"experiment {experiment.name}: {experiment.algorithm.name}, {limit}, "
+        f"{budget.parallel} in parallel, in {directory}{resumed}"
+    )
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM stops a run like Ctrl-C does: trials are terminated and left to resume."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
