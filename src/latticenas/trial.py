@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 
 from latticenas import __version__
-from latticenas.errors import LatticeNASError, ParameterError, TrialFailedError
+from latticenas.errors import LatticeNASError, ParameterError
 from latticenas.params import ParameterSet, parameter_fields
 
 log = logging.getLogger("latticenas.trial")
@@ -171,7 +171,7 @@ def _emit(lines: str) -> None:
         print(lines, flush=True)
 
 
-__all__ = ["TrialConfig", "build_parser", "parse_config", "main", "ParameterError", "TrialFailedError"]
+__all__ = ["TrialConfig", "build_parser", "parse_config", "load_trial_data", "resolve_data_uri", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

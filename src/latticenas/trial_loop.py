@@ -20,7 +20,7 @@ from latticenas.artifacts import ArtifactWriter
 from latticenas.data import Dataset, Task
 from latticenas.distribute import pick_strategy
 from latticenas.errors import ParameterError, TrialFailedError
-from latticenas.evaluation import CLASSIFICATION_METRICS, DIRECTIONS, REGRESSION_METRICS, is_better
+from latticenas.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS, is_better
 from latticenas.metrics import format_metric_lines
 from latticenas.train import NetworkResult, NetworkStatus, Prepared, prepare, train_network
 
@@ -163,4 +163,4 @@ def _describe(spec: ArchitectureSpec) -> str:
     return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in s.items())
 
 
-__all__ = ["TrialOutcome", "run_trial", "resolve_objective", "DIRECTIONS"]
+__all__ = ["TrialOutcome", "run_trial", "resolve_objective"]
