@@ -231,23 +231,11 @@ def write_report(results: SearchResults, directory: str | Path, best_spec=None, 
 
 def summary_lines(results: SearchResults) -> list[str]:
     """Experiment, backend and status; trial counts by state; the best trial."""
-    from latticenas.runner.progress import format_value
-    from latticenas.runner.trials import TrialState
+    from latticenas.runner.report import search_summary
 
-    experiment, trials = results.experiment, results.trials
-    counts = {state: sum(1 for t in trials if t.state is state) for state in TrialState}
-    states = ", ".join(f"{n} {state.value}" for state, n in counts.items() if n)
-    budget = experiment.budget.max_trials
-    lines = [
-        f"experiment {experiment.name} ({results.backend} backend): {results.status or 'finished'}",
-        f"trials: {len(trials)}{f' of {budget}' if budget else ''} ({states or 'none'})",
-    ]
-    best = results.best()
-    if best is not None:
-        lines.append(f"best: {best.name} {experiment.objective.metric}={format_value(best.objective)}")
-    else:
-        lines.append("best: none (no trial reported the objective)")
-    return lines
+    experiment = results.experiment
+    return search_summary(experiment, results.trials, results.status or "finished",
+                          label=f"{experiment.name} ({results.backend} backend)")
 
 
 def _parameters(results: SearchResults, trial) -> list[tuple[str, str]]:

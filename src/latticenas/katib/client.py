@@ -46,6 +46,7 @@ from datetime import datetime
 from typing import Any
 
 from latticenas.errors import LatticeNASError, ManifestError
+from latticenas.katib.validate import without_nulls
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def to_sdk_experiment(manifest: Mapping[str, Any]):
         again = client.sanitize_for_serialization(model)
     except (ValueError, TypeError) as exc:
         raise ManifestError(f"the Katib SDK cannot read this Experiment ({exc}); fix the manifest") from None
-    if _without_nulls(json.loads(json.dumps(again, default=str))) != _without_nulls(
+    if without_nulls(json.loads(json.dumps(again, default=str))) != without_nulls(
         json.loads(json.dumps(manifest, default=str))
     ):
         raise ManifestError(
@@ -172,14 +173,6 @@ def to_sdk_experiment(manifest: Mapping[str, Any]):
             "field names and types (latticenas manifests validate)"
         )
     return model
-
-
-def _without_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
-    return value
 
 
 def _sdk_trials(items: Iterable[Mapping[str, Any]]) -> list:

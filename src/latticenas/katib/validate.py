@@ -1095,16 +1095,17 @@ def _check_sdk_models(obj: Mapping[str, Any], out: _Collector) -> None:
     except (ValueError, TypeError) as exc:  # pragma: no cover - the walk catches these first
         out.add("<document>", f"the Katib SDK cannot read this Experiment: {exc}; fix the field")
         return
-    if _without_nulls(json.loads(json.dumps(again))) != _without_nulls(json.loads(json.dumps(obj))):
+    if without_nulls(json.loads(json.dumps(again))) != without_nulls(json.loads(json.dumps(obj))):
         out.add("<document>", "changes when read by the Katib SDK (kubeflow.katib."
                               "V1beta1Experiment); check field names and types")
 
 
-def _without_nulls(value: Any) -> Any:
+def without_nulls(value: Any) -> Any:
+    """A JSON-like value with every null-valued mapping entry dropped, recursively."""
     if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
+        return [without_nulls(v) for v in value]
     return value
 
 

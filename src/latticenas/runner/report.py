@@ -202,20 +202,30 @@ def copy_best(workspace: Workspace, experiment: Experiment, trials: Sequence[Tri
     return best
 
 
-def summary_lines(experiment: Experiment, trials: Sequence[TrialRecord], status: str, workspace: Workspace) -> list[str]:
+def search_summary(experiment: Experiment, trials: Sequence[TrialRecord], status: str,
+                   label: str | None = None) -> list[str]:
+    """Experiment and status, trial counts by state, the best trial: the summary shared by the
+    runner's report and the pipeline's aggregate step (``label`` replaces the experiment name)."""
     counts = {state: sum(1 for t in trials if t.state is state) for state in TrialState}
     states = ", ".join(f"{n} {state.value}" for state, n in counts.items() if n)
     budget = experiment.budget.max_trials
     lines = [
-        f"experiment {experiment.name}: {status}",
+        f"experiment {label or experiment.name}: {status}",
         f"trials: {len(trials)}{f' of {budget}' if budget else ''} ({states or 'none yet'})",
     ]
     best = best_trial(trials, experiment.objective)
     if best is not None:
         lines.append(f"best: {best.name} {experiment.objective.metric}={format_value(best.objective)}")
+    elif trials:
+        lines.append("best: none (no trial reported the objective)")
+    return lines
+
+
+def summary_lines(experiment: Experiment, trials: Sequence[TrialRecord], status: str, workspace: Workspace) -> list[str]:
+    lines = search_summary(experiment, trials, status)
+    if best_trial(trials, experiment.objective) is not None:
         model = workspace.best_dir / "model.keras"
-        where = f"best model: {model}" if model.is_file() else f"best artifacts: {workspace.best_dir}"
-        lines.append(where)
+        lines.append(f"best model: {model}" if model.is_file() else f"best artifacts: {workspace.best_dir}")
     return lines
 
 
