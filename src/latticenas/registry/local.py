@@ -14,9 +14,9 @@ import contextlib
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
+from latticenas.fileio import atomic_write
 from latticenas.registry.base import (
     LATEST,
     MANIFEST,
@@ -84,7 +84,7 @@ class LocalRegistry(Registry):
         shutil.copyfile(source, target)
 
     def _put_bytes(self, name: str, version: str, relative: str, data: bytes) -> None:
-        _atomic_write(self._model_dir(name) / version / relative, data)
+        atomic_write(self._model_dir(name) / version / relative, data)
 
     def _read_bytes(self, name: str, version: str | None, relative: str) -> bytes | None:
         base = self._model_dir(name)
@@ -104,24 +104,10 @@ class LocalRegistry(Registry):
             current = self._read_bytes(name, None, LATEST)
             if current is not None and version_number(current.decode().strip()) >= number:
                 return
-            _atomic_write(model_dir / LATEST, (version_name(number) + "\n").encode())
+            atomic_write(model_dir / LATEST, (version_name(number) + "\n").encode())
 
     def _abandon(self, name: str, version: str) -> None:
         shutil.rmtree(self._model_dir(name) / version, ignore_errors=True)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 
-
 def register(subparsers) -> None:
     parser = subparsers.add_parser("experiment", help="run a Katib Experiment locally, or show its status")
     actions = parser.add_subparsers(dest="experiment_action", required=True, metavar="ACTION")

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from latticenas.fileio import atomic_write
 from latticenas.runner.experiment import Experiment
 from latticenas.runner.progress import format_value
 from latticenas.runner.trials import TrialRecord, TrialState, best_trial, observed
@@ -98,14 +99,6 @@ def render_table(experiment: Experiment, rows: Sequence[Row], limit: int = TERMI
 # ---------------------------------------------------------------------------- files
 
 
-def _atomic_write(path: Path, data: str | bytes) -> None:
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, mode) as handle:
-        handle.write(data)
-    os.replace(tmp, path)
-
-
 def write_leaderboard(workspace: Workspace, experiment: Experiment, rows: Sequence[Row]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -113,13 +106,13 @@ def write_leaderboard(workspace: Workspace, experiment: Experiment, rows: Sequen
     for row in rows:
         cells = _cells(experiment, row, exact=True)
         writer.writerow([*cells, "" if row.duration_s is None else f"{row.duration_s:.3f}"])
-    _atomic_write(workspace.directory / "leaderboard.csv", buffer.getvalue())
+    atomic_write(workspace.directory / "leaderboard.csv", buffer.getvalue())
     document = {
         "experiment": experiment.name,
         "objective": {"metric": experiment.objective.metric, "type": experiment.objective.type.value},
         "trials": [asdict(row) for row in rows],
     }
-    _atomic_write(workspace.directory / "leaderboard.json", json.dumps(document, indent=2))
+    atomic_write(workspace.directory / "leaderboard.json", json.dumps(document, indent=2))
 
 
 def plot_progress(workspace: Workspace, experiment: Experiment, trials: Sequence[TrialRecord]) -> str:
@@ -136,7 +129,7 @@ def plot_progress(workspace: Workspace, experiment: Experiment, trials: Sequence
     fig.savefig(png, format="png")
     fig.savefig(svg, format="svg")
     plt.close(fig)
-    _atomic_write(workspace.directory / "progress.png", png.getvalue())
+    atomic_write(workspace.directory / "progress.png", png.getvalue())
     return svg.getvalue()
 
 
@@ -178,7 +171,7 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}</style></head>
 <h2>Leaderboard</h2><table><tr>{header}</tr>{body}</table>
 <p>Generated {time.strftime("%Y-%m-%d %H:%M:%S")}.</p></body></html>
 """
-    _atomic_write(workspace.directory / "progress.html", page)
+    atomic_write(workspace.directory / "progress.html", page)
 
 
 def copy_best(workspace: Workspace, experiment: Experiment, trials: Sequence[TrialRecord]) -> TrialRecord | None:
