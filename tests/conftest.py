@@ -11,13 +11,12 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from emulator_process import free_port, wait_until_up
+from emulator_process import free_port, running
 
 EMULATOR_PROJECT = "latticenas-test"
 _bucket_numbers = itertools.count()
@@ -54,22 +53,10 @@ def gcs_emulator() -> Iterator[str]:
         "--in-memory",
         "--quiet",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until_up(host, proc)
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("STORAGE_EMULATOR_HOST", host)
-            mp.setenv(
-                "GOOGLE_CLOUD_PROJECT", os.environ.get("GOOGLE_CLOUD_PROJECT", EMULATOR_PROJECT)
-            )
-            yield host
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with running(cmd, host), pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STORAGE_EMULATOR_HOST", host)
+        mp.setenv("GOOGLE_CLOUD_PROJECT", os.environ.get("GOOGLE_CLOUD_PROJECT", EMULATOR_PROJECT))
+        yield host
 
 
 def emulator_client():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
@@ -27,3 +28,19 @@ def wait_until_up(host: str, proc: subprocess.Popen, name: str = "gcp-storage-em
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{name} did not answer at {host} within {timeout:.0f}s")
+
+
+@contextlib.contextmanager
+def running(cmd: list[str], host: str, name: str = "gcp-storage-emulator"):
+    """Start ``cmd`` (an emulator serving ``host``), wait until it answers, stop it afterwards."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_up(host, proc, name)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

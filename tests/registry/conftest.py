@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from emulator_process import free_port, wait_until_up
+from emulator_process import free_port, running
 from registry_helpers import make_model_dir
 
 from latticenas.registry import GcsRegistry, Lineage, LocalRegistry
@@ -68,18 +67,8 @@ def strict_gcs_emulator(gcs_emulator) -> str:
     """Host of an emulator that enforces ``ifGenerationMatch`` (needs the emulator package)."""
     port = free_port()
     host = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, str(HERE / "strict_gcs_emulator.py"), str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until_up(host, proc, "strict emulator")
+    with running([sys.executable, str(HERE / "strict_gcs_emulator.py"), str(port)], host, "strict emulator"):
         yield host
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture

@@ -127,14 +127,7 @@ def read_bytes(uri: str) -> bytes:
     """Read a whole local file or ``gs://`` object; DataError when it is not there."""
     uri = str(uri)
     if is_gcs_uri(uri):
-        from google.api_core import exceptions as gexc
-
-        loc = parse_gcs_uri(uri)
-        bucket = gcs_client().bucket(loc.bucket)
-        try:
-            return bucket.blob(loc.blob).download_as_bytes()
-        except gexc.GoogleAPIError as exc:
-            raise _gcs_error(uri, exc, bucket) from exc
+        return _on_gcs_blob(uri, lambda blob: blob.download_as_bytes())
     path = Path(uri)
     if not path.exists():
         raise DataError(f"file {uri} does not exist: check the path")
@@ -147,14 +140,7 @@ def write_bytes(uri: str, data: bytes) -> None:
     """Write bytes to a local file (creating parent directories) or a ``gs://`` object."""
     uri = str(uri)
     if is_gcs_uri(uri):
-        from google.api_core import exceptions as gexc
-
-        loc = parse_gcs_uri(uri)
-        bucket = gcs_client().bucket(loc.bucket)
-        try:
-            bucket.blob(loc.blob).upload_from_string(data)
-        except gexc.GoogleAPIError as exc:
-            raise _gcs_error(uri, exc, bucket) from exc
+        _on_gcs_blob(uri, lambda blob: blob.upload_from_string(data))
         return
     path = Path(uri)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,15 +151,20 @@ def exists(uri: str) -> bool:
     """True when the local file or ``gs://`` object exists."""
     uri = str(uri)
     if is_gcs_uri(uri):
-        from google.api_core import exceptions as gexc
-
-        loc = parse_gcs_uri(uri)
-        bucket = gcs_client().bucket(loc.bucket)
-        try:
-            return bucket.blob(loc.blob).exists()
-        except gexc.GoogleAPIError as exc:
-            raise _gcs_error(uri, exc, bucket) from exc
+        return _on_gcs_blob(uri, lambda blob: blob.exists())
     return Path(uri).is_file()
+
+
+def _on_gcs_blob(uri: str, operation):
+    """Apply ``operation`` to the blob of a ``gs://`` URI; API errors become one-line DataErrors."""
+    from google.api_core import exceptions as gexc
+
+    loc = parse_gcs_uri(uri)
+    bucket = gcs_client().bucket(loc.bucket)
+    try:
+        return operation(bucket.blob(loc.blob))
+    except gexc.GoogleAPIError as exc:
+        raise _gcs_error(uri, exc, bucket) from exc
 
 
 def table_format(uri: str) -> str:
