@@ -11,6 +11,12 @@
     <output>/best/metrics.json        its metrics
     <output>/best/preprocessing.json  the input contract: columns, kinds, statistics, target transform
     <output>/best/diagram.svg         a picture of the network
+    <output>/val_predictions.csv      the trial model's validation predictions, by table row
+                                      (``row``, then ``prediction`` or ``p_0..p_k``), for
+                                      ensembles across trials
+
+``best/model.keras`` is the trial's model: its best network, or the mean of its networks when
+``trial_ensemble`` chose that (``best/metrics.json`` then lists the members).
 
 ``<output>`` is a local directory or a ``gs://`` prefix. Files are written as soon as they
 exist (each network's record right after it trains), so a trial that dies keeps what it did.
@@ -34,6 +40,7 @@ MODEL = "model.keras"
 METRICS = "metrics.json"
 PREPROCESSING = "preprocessing.json"
 DIAGRAM = "diagram.svg"
+VAL_PREDICTIONS = "val_predictions.csv"
 
 
 class ArtifactWriter:
@@ -77,3 +84,26 @@ class ArtifactWriter:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, uri)
         return uri
+
+
+def val_predictions_csv(rows, predictions) -> str:
+    """``row,prediction`` (one output) or ``row,p_0,...,p_k`` lines; full float precision."""
+    import numpy as np
+
+    values = np.asarray(predictions, dtype="float64")
+    values = values.reshape(len(values), -1)
+    header = ["row", "prediction"] if values.shape[1] == 1 else ["row", *(f"p_{k}" for k in range(values.shape[1]))]
+    lines = [",".join(header)]
+    lines += [",".join([str(r), *(repr(float(v)) for v in line)]) for r, line in zip(rows, values)]
+    return "\n".join(lines) + "\n"
+
+
+def read_val_predictions(text: str):
+    """``(rows, predictions)`` from :func:`val_predictions_csv` (predictions (n,) or (n, k))."""
+    import io
+
+    import pandas as pd
+
+    frame = pd.read_csv(io.StringIO(text))
+    values = frame.drop(columns=["row"]).to_numpy(dtype="float64")
+    return frame["row"].to_numpy(), values[:, 0] if values.shape[1] == 1 else values

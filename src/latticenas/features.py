@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from latticenas.data import TableSchema, Task
+from latticenas.numeric_encoding import fit_knots
 
 MISSING_TOKEN = ""  # categorical missing values are fed as the empty string
 MAX_ONE_HOT = 24  # categorical columns with larger vocabularies use an embedding
@@ -41,9 +42,13 @@ class FeatureStats:
     has_missing: tuple[bool, ...]
     categorical: tuple[str, ...]
     vocabularies: tuple[tuple[str, ...], ...]
+    # numeric encoding (latticenas.numeric_encoding); the knots are empty for "standard"
+    encoding: str = "standard"
+    fills: tuple[float, ...] = ()
+    knots: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = ()
 
     @classmethod
-    def fit(cls, train: pd.DataFrame, schema: TableSchema) -> FeatureStats:
+    def fit(cls, train: pd.DataFrame, schema: TableSchema, encoding: str = "standard") -> FeatureStats:
         numeric = tuple(schema.numeric)
         values = [pd.to_numeric(train[c], errors="coerce").astype("float64") for c in numeric]
         means = tuple(_finite(v.mean(), 0.0) for v in values)
@@ -51,10 +56,18 @@ class FeatureStats:
         has_missing = tuple(bool(v.isna().any()) for v in values)
         categorical = tuple(schema.categorical)
         vocabularies = tuple(_vocabulary(train[c]) for c in categorical)
-        return cls(numeric, means, scales, has_missing, categorical, vocabularies)
+        fills, knots = (), ()
+        if encoding != "standard":
+            fitted = [fit_knots(v.to_numpy(), encoding) for v in values]
+            fills = tuple(f for f, _, _ in fitted)
+            knots = tuple((xs, ys) for _, xs, ys in fitted)
+        return cls(numeric, means, scales, has_missing, categorical, vocabularies, encoding, fills, knots)
 
     def to_dict(self) -> dict:
-        return {k: list(map(list, v)) if k == "vocabularies" else list(v) for k, v in asdict(self).items()}
+        out = asdict(self)
+        out["vocabularies"] = [list(v) for v in self.vocabularies]
+        out["knots"] = [[list(xs), list(ys)] for xs, ys in self.knots]
+        return {k: v if isinstance(v, (str, list)) else list(v) for k, v in out.items()}
 
     @classmethod
     def from_dict(cls, data: dict) -> FeatureStats:
@@ -65,6 +78,9 @@ class FeatureStats:
             has_missing=tuple(data["has_missing"]),
             categorical=tuple(data["categorical"]),
             vocabularies=tuple(tuple(v) for v in data["vocabularies"]),
+            encoding=data.get("encoding", "standard"),  # records written before encodings existed
+            fills=tuple(data.get("fills", ())),
+            knots=tuple((tuple(xs), tuple(ys)) for xs, ys in data.get("knots", ())),
         )
 
 

@@ -28,6 +28,9 @@ __all__ = [
     "ACTIVATIONS",
     "FINAL_ACTIVATIONS",
     "ROUNDING_RULES",
+    "NUMERIC_ENCODINGS",
+    "LEARNING_RATE_SCHEDULES",
+    "TRIAL_ENSEMBLES",
     "ParameterField",
     "ParameterSet",
     "parameter_fields",
@@ -44,6 +47,14 @@ ACTIVATIONS: tuple[str, ...] = (
 FINAL_ACTIVATIONS: tuple[str, ...] = ACTIVATIONS + ("softmax",)
 #: Rounding rules for affinity-derived connection counts.
 ROUNDING_RULES: tuple[str, ...] = ("ceil", "floor", "round")
+#: Encodings of numeric columns (latticenas.numeric_encoding; kept here framework-free).
+NUMERIC_ENCODINGS: tuple[str, ...] = ("standard", "robust", "quantile")
+#: Learning-rate schedules: constant; 1 epoch of linear warm-up then cosine decay to 0 over
+#: ``epochs``; divide by 3 after ``max(2, patience // 2)`` epochs without improvement.
+LEARNING_RATE_SCHEDULES: tuple[str, ...] = ("constant", "cosine", "plateau")
+#: What a trial's model is: the mean of its networks when that validates better than the
+#: best single network (auto), always the mean, or always the best single network.
+TRIAL_ENSEMBLES: tuple[str, ...] = ("auto", "always", "never")
 
 _NAMED_DECAY = re.compile(r"zero_(\d+)_exp_decay")
 _NO_DECAY = "no_decay"
@@ -187,6 +198,10 @@ class ParameterSet:
     batch_size: int = _f(64, "training batch size")
     patience: int = _f(5, "epochs without improvement before early stopping (0 = off)")
     weight_decay: float = _f(1e-4, "decoupled weight decay of the optimizer")
+    learning_rate_schedule: str = _f("cosine", "learning-rate schedule: constant, cosine (warm-up + cosine decay) or plateau")
+    dropout: float = _f(0.0, "dropout rate after every hidden unit, in [0, 1)")
+    numeric_encoding: str = _f("quantile", "encoding of numeric columns: standard, robust (median/IQR, clipped) or quantile (normal scores)")
+    trial_ensemble: str = _f("auto", "the trial's model: auto (mean of its networks if that validates better), always, never")
 
     def __post_init__(self) -> None:
         _normalise_types(self)
@@ -239,6 +254,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "gate_activation_function": ACTIVATIONS,
     "predecessor_level_connection_affinity_factor_first_rounding_rule": ROUNDING_RULES,
     "predecessor_level_connection_affinity_factor_main_rounding_rule": ROUNDING_RULES,
+    "learning_rate_schedule": LEARNING_RATE_SCHEDULES,
+    "numeric_encoding": NUMERIC_ENCODINGS,
+    "trial_ensemble": TRIAL_ENSEMBLES,
 }
 
 
@@ -386,6 +404,8 @@ def _check_numbers(p: ParameterSet) -> None:
     if not 0.0 <= p.p_lateral_connection <= 1.0:  # also rejects NaN
         raise ParameterError(f"p_lateral_connection={p.p_lateral_connection} is outside [0, 1]; "
                              "set p_lateral_connection between 0 and 1")
+    if not 0.0 <= p.dropout < 1.0:  # also rejects NaN
+        raise ParameterError(f"dropout={p.dropout} is outside [0, 1); set dropout between 0 and 0.9 (e.g. 0.1)")
     if not (math.isfinite(p.learning_rate) and p.learning_rate > 0):
         raise ParameterError(f"learning_rate={p.learning_rate} is not a positive number; "
                              "set learning_rate > 0 (e.g. 0.003)")

@@ -124,7 +124,7 @@ def retrain_best(
             "load it with --test-fraction above 0"
         )
     retrain_data = Dataset(schema, fit_rows, stop_rows, dataset.test, dataset.source_uri)
-    prepared = prepare(retrain_data, log_target)
+    prepared = prepare(retrain_data, log_target, params.numeric_encoding)
     log.info("retraining %s on %d rows (early stopping on %d), testing on %d",
              spec.content_hash[:12], len(fit_rows), len(stop_rows), len(dataset.test))
     result, network = train_network(spec, prepared, params, network_id="retrain", seed=seed)

@@ -53,9 +53,9 @@ class Prepared:
     x_val_raw: dict  # raw columns, for the end-to-end check of the serving model
 
 
-def prepare(dataset: Dataset, log_target: bool | None = None) -> Prepared:
+def prepare(dataset: Dataset, log_target: bool | None = None, numeric_encoding: str = "standard") -> Prepared:
     schema = dataset.schema
-    stats = FeatureStats.fit(dataset.train, schema)
+    stats = FeatureStats.fit(dataset.train, schema, numeric_encoding)
     transform = None
     if schema.task is Task.REGRESSION:
         transform = TargetTransform.fit(dataset.train[schema.target].to_numpy(), log=log_target)
@@ -113,11 +113,29 @@ def loss_for(task: Task) -> str:
     }[task]
 
 
-def compile_network(network: Network, params: ParameterSet, task: Task) -> None:
+def compile_network(network: Network, params: ParameterSet, task: Task, steps_per_epoch: int = 1) -> None:
     optimizer = keras.optimizers.AdamW(
-        learning_rate=params.learning_rate, weight_decay=params.weight_decay, clipnorm=1.0
+        learning_rate=learning_rate(params, steps_per_epoch), weight_decay=params.weight_decay, clipnorm=1.0
     )
     network.core.compile(optimizer=optimizer, loss=loss_for(task), jit_compile=False)
+
+
+def learning_rate(params: ParameterSet, steps_per_epoch: int):
+    """The optimizer's learning rate: a number, or warm-up + cosine decay over ``epochs``."""
+    if params.learning_rate_schedule != "cosine":
+        return params.learning_rate
+    warmup = steps_per_epoch if params.epochs > 1 else 0
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=params.learning_rate / 10 if warmup else params.learning_rate,
+        decay_steps=max(1, params.epochs * steps_per_epoch - warmup),
+        alpha=0.01,
+        warmup_target=params.learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
+def steps_per_epoch(data: Prepared, params: ParameterSet) -> int:
+    return max(1, math.ceil(len(data.y_train) / params.batch_size))
 
 
 def train_network(
@@ -139,8 +157,9 @@ def train_network(
     started = time.perf_counter()
     try:
         with strategy.scope() if strategy is not None else nullcontext():
-            network = build_network(spec, data.stats, data.schema, data.transform, data.encoder)
-            compile_network(network, params, data.schema.task)
+            network = build_network(spec, data.stats, data.schema, data.transform, data.encoder,
+                                    dropout=params.dropout)
+            compile_network(network, params, data.schema.task, steps_per_epoch(data, params))
         history = fit(network, data, params, seed, on_epoch)
     except Exception as exc:  # a network's own failure must not end the trial
         log.warning("network %s failed: %s", network_id, exc)
@@ -168,12 +187,15 @@ def train_network(
 
 def fit(network: Network, data: Prepared, params: ParameterSet, seed: int = 0, on_epoch=None) -> dict[str, list[float]]:
     callbacks = [] if on_epoch is None else [_EpochMetrics(network, data, on_epoch)]
-    callbacks += [
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.EarlyStopping(
+    callbacks += [keras.callbacks.TerminateOnNaN()]
+    if params.learning_rate_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=1 / 3, patience=max(2, params.patience // 2), min_lr=params.learning_rate / 100
+        ))
+    if params.patience > 0:
+        callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=params.patience, restore_best_weights=True
-        ),
-    ]
+        ))
     history = network.core.fit(
         as_dataset(data.x_train, data.y_train, batch_size=params.batch_size, shuffle_seed=seed),
         validation_data=as_dataset(data.x_val, data.y_val),

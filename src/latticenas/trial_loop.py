@@ -50,7 +50,7 @@ def run_trial(config, dataset: Dataset, emit: Callable[[str], None] = print) -> 
     _quiet_tensorflow()
     choice = pick_strategy()
     log.info("distribution strategy: %s", choice.description)
-    data = prepare(dataset, config.log_target)
+    data = prepare(dataset, config.log_target, config.params.numeric_encoding)
     specs = sample_architectures(
         config.params, output_size=dataset.schema.output_size,
         final_activation=config.params.final_activation or FINAL_ACTIVATION[dataset.schema.task],
@@ -59,6 +59,8 @@ def run_trial(config, dataset: Dataset, emit: Callable[[str], None] = print) -> 
     for moity, spec in enumerate(specs):
         for attempt in range(config.params.number_of_tries_per_architecture_moity):
             loop.train(spec, moity, attempt, total=len(specs) * config.params.number_of_tries_per_architecture_moity)
+    if loop.best is not None:
+        loop.choose_model(dataset)
     return loop.finish(dataset)
 
 
@@ -90,6 +92,9 @@ class _Loop:
         self.strategy, self.emit = strategy, emit
         self.results: list[NetworkResult] = []
         self.best: tuple[NetworkResult, ArchitectureSpec] | None = None
+        self.trained: list[tuple[NetworkResult, object]] = []  # succeeded networks, for the ensemble
+        self.model_metrics: dict[str, float] = {}  # the trial model's (ensemble or best network)
+        self.ensemble_size = 1
         self.started = time.perf_counter()
 
     def train(self, spec: ArchitectureSpec, moity: int, attempt: int, total: int) -> None:
@@ -105,6 +110,7 @@ class _Loop:
             log.warning("network %s %s: %s", network_id, result.status.value, result.error)
             return
         value = result.metrics[self.metric]
+        self.trained.append((result, network))
         log.info("network %s: %s %.6g after %d epochs (best epoch %d), %d parameters, %.1f s",
                  network_id, self.objective, value, result.epochs_run, result.best_epoch,
                  result.param_count, result.train_seconds)
@@ -112,6 +118,36 @@ class _Loop:
             self.best = (result, spec)
             self._save_best(result, spec, network)
         self.emit(format_metric_lines({self.objective: self.best[0].metrics[self.metric]}))
+
+    def choose_model(self, dataset: Dataset) -> None:
+        """The trial's model: the mean of its networks or the best one (``trial_ensemble``),
+        saved as ``best/model.keras``; its validation predictions go to ``val_predictions.csv``."""
+        from latticenas.ensemble import fuse, link_for
+        from latticenas.train import evaluate
+
+        best, _ = self.best
+        model = next(n for r, n in self.trained if r is best).serving
+        self.model_metrics = dict(best.metrics)
+        mode = self.config.params.trial_ensemble
+        if mode != "never" and len(self.trained) > 1:
+            link = link_for(self.data.schema.task, bool(self.data.transform and self.data.transform.log))
+            fused = fuse([n.serving for _, n in self.trained], [1.0] * len(self.trained), link, name="trial_ensemble")
+            metrics = evaluate(_Serving(fused), self.data.x_val_raw, self.data.y_val_raw, self.data.schema)
+            log.info("mean of %d networks: %s %.6g (best network %.6g)", len(self.trained), self.objective,
+                     metrics[self.metric], best.metrics[self.metric])
+            if mode == "always" or is_better(self.metric, metrics[self.metric], best.metrics[self.metric]):
+                model, self.model_metrics, self.ensemble_size = fused, metrics, len(self.trained)
+                self.writer.save_model(fused, layout.BEST, layout.MODEL)
+                self.writer.write_json({"members": [r.network_id for r, _ in self.trained], "link": link,
+                                        "metrics": metrics, "best_network": best.to_dict()},
+                                       layout.BEST, layout.METRICS)
+        self._write_val_predictions(model, dataset)
+
+    def _write_val_predictions(self, model, dataset: Dataset) -> None:
+        from latticenas.arch.keras_builder import as_dataset
+
+        predictions = model.predict(as_dataset(self.data.x_val_raw), verbose=0)
+        self.writer.write_text(layout.val_predictions_csv(dataset.val.index, predictions), layout.VAL_PREDICTIONS)
 
     def _report_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         """Intermediate objective for Katib (and medianstop): the trial's best value so far."""
@@ -148,14 +184,22 @@ class _Loop:
                 f"all {len(self.results)} networks failed ({reasons}); try a lower --learning_rate or smaller networks"
             )
         best, spec = self.best
-        reported = {f"val-{k}": v for k, v in best.metrics.items()}
-        reported.update({"param-count": best.param_count, "train-seconds": round(summary["train_seconds"], 3),
+        reported = {f"val-{k}": v for k, v in (self.model_metrics or best.metrics).items()}
+        reported.update({f"network-val-{k}": v for k, v in best.metrics.items()})
+        reported.update({"ensemble-size": self.ensemble_size, "param-count": best.param_count, "train-seconds": round(summary["train_seconds"], 3),
                          "networks-trained": len(self.results), "networks-failed": len(failed)})
         self.writer.write_json({**summary, "status": "succeeded", "best_network": best.network_id,
                                 "best_spec_hash": spec.content_hash, "metrics": reported}, layout.SUMMARY)
         ordered = {self.objective: reported[self.objective], **reported}
         self.emit(format_metric_lines(ordered))
-        return TrialOutcome(self.objective, best.network_id, best.metrics[self.metric], reported, tuple(self.results))
+        return TrialOutcome(self.objective, best.network_id, reported[self.objective], reported, tuple(self.results))
+
+
+@dataclass(frozen=True)
+class _Serving:
+    """Adapts a bare serving model to :func:`latticenas.train.evaluate`'s ``network.serving``."""
+
+    serving: object
 
 
 def _describe(spec: ArchitectureSpec) -> str:

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 
 import keras
 
-from latticenas.arch.keras_layers import Gate, ImputeNormalize, InverseTarget
+from latticenas.arch.keras_layers import Gate, ImputeNormalize, InverseTarget, PiecewiseLinear
 from latticenas.arch.spec import ArchitectureSpec, EdgeKind, UnitRef
 from latticenas.data import TableSchema, Task
 from latticenas.features import MAX_ONE_HOT, FeatureStats, TargetTransform, input_name
+from latticenas.numeric_encoding import segment_table
 
 BATCH_NORM_MOMENTUM = 0.9  # Keras' 0.99 lags far behind after a few hundred steps
 DENSE_BLOCK = "dense_features"
@@ -57,7 +58,7 @@ def build_encoder(stats: FeatureStats) -> keras.Model:
         numeric = [keras.Input((1,), name=input_name(c), dtype="float32") for c in stats.numeric]
         inputs.update({t.name: t for t in numeric})
         stacked = keras.layers.Concatenate(name="numeric_columns")(numeric) if len(numeric) > 1 else numeric[0]
-        dense.append(ImputeNormalize(stats.means, stats.scales, stats.has_missing, name="numeric")(stacked))
+        dense.append(numeric_layer(stats)(stacked))
     for column, vocabulary in zip(stats.categorical, stats.vocabularies):
         name = input_name(column)
         raw = keras.Input((1,), name=name, dtype="string")
@@ -74,10 +75,18 @@ def build_encoder(stats: FeatureStats) -> keras.Model:
     return keras.Model(inputs, outputs, name="encoder")
 
 
-def build_body(spec: ArchitectureSpec, encoder: keras.Model, stats: FeatureStats) -> keras.Model:
+def numeric_layer(stats: FeatureStats) -> keras.layers.Layer:
+    """The layer that encodes the stacked numeric columns as ``stats.encoding`` says."""
+    if stats.encoding == "standard":
+        return ImputeNormalize(stats.means, stats.scales, stats.has_missing, name="numeric")
+    table = segment_table(list(stats.knots))
+    return PiecewiseLinear(**table, fills=stats.fills, indicators=stats.has_missing, name="numeric")
+
+
+def build_body(spec: ArchitectureSpec, encoder: keras.Model, stats: FeatureStats, dropout: float = 0.0) -> keras.Model:
     """Encoded features -> the lattice's output (a scaled target or probabilities)."""
     inputs, features = body_inputs(encoder, stats)
-    return keras.Model(inputs, _lattice(spec, features), name="lattice")
+    return keras.Model(inputs, _lattice(spec, features, dropout), name="lattice")
 
 
 def body_inputs(encoder: keras.Model, stats: FeatureStats):
@@ -102,9 +111,10 @@ def build_network(
     schema: TableSchema,
     transform: TargetTransform | None = None,
     encoder: keras.Model | None = None,
+    dropout: float = 0.0,
 ) -> Network:
     encoder = encoder or build_encoder(stats)
-    body = build_body(spec, encoder, stats)
+    body = build_body(spec, encoder, stats, dropout)
     encoded = encoder(encoder.input)
     output = body({name: encoded[name] for name in body.input})
     if schema.task is Task.REGRESSION and transform is not None:
@@ -113,7 +123,7 @@ def build_network(
     return Network(body, serving)
 
 
-def _lattice(spec: ArchitectureSpec, features):
+def _lattice(spec: ArchitectureSpec, features, dropout: float = 0.0):
     tensors: dict[UnitRef, keras.KerasTensor] = {}
     for unit in spec.units():
         if unit.level == 0:
@@ -123,6 +133,8 @@ def _lattice(spec: ArchitectureSpec, features):
         is_output = unit == spec.output_unit
         activation = spec.final_activation if is_output else spec.activation
         tensors[unit] = keras.layers.Dense(spec.neurons(unit), activation=activation, name=f"dense_{_tag(unit)}")(merged)
+        if dropout > 0 and not is_output:
+            tensors[unit] = keras.layers.Dropout(dropout, name=f"dropout_{_tag(unit)}")(tensors[unit])
     return tensors[spec.output_unit]
 
 

@@ -2,6 +2,9 @@
 
 - :class:`ImputeNormalize`: numeric columns -> missing values replaced by the training mean,
   standardized, plus a 0/1 missing indicator for the columns that had gaps in training.
+- :class:`PiecewiseLinear`: numeric columns -> a monotone piecewise-linear map per column,
+  constant outside the training range (the ``robust`` and ``quantile`` encodings of
+  :mod:`latticenas.numeric_encoding`), missing values -> a fitted fill, plus indicators.
 - :class:`InverseTarget`: the regression head's scaled output -> original units, clipped.
 - :class:`Gate`: ``x * act(W x + b)``, the gate applied to a group of lateral inputs.
 """
@@ -45,6 +48,50 @@ class ImputeNormalize(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class PiecewiseLinear(keras.layers.Layer):
+    """``f(x) = start + sum_k slope_k * (clip(x, low_k, high_k) - low_k)`` per column.
+
+    ``lows``/``highs``/``slopes`` are ``(segments, columns)`` tables
+    (:func:`latticenas.numeric_encoding.segment_table`); ``fills`` replace missing values
+    after the map, and columns flagged in ``indicators`` add a 0/1 missing column.
+    """
+
+    def __init__(self, lows, highs, slopes, starts, fills, indicators, **kwargs):
+        super().__init__(**kwargs)
+        self.lows = [[float(v) for v in row] for row in lows]
+        self.highs = [[float(v) for v in row] for row in highs]
+        self.slopes = [[float(v) for v in row] for row in slopes]
+        self.starts = [float(v) for v in starts]
+        self.fills = [float(v) for v in fills]
+        self.indicators = [bool(i) for i in indicators]
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        missing = ops.isnan(x)
+        safe = ops.where(missing, ops.zeros_like(x), x)[:, None, :]  # (n, 1, columns)
+        lows = ops.convert_to_tensor(self.lows, dtype="float32")[None]  # (1, segments, columns)
+        highs = ops.convert_to_tensor(self.highs, dtype="float32")[None]
+        slopes = ops.convert_to_tensor(self.slopes, dtype="float32")[None]
+        mapped = ops.sum(slopes * (ops.minimum(ops.maximum(safe, lows), highs) - lows), axis=1)
+        mapped = mapped + ops.convert_to_tensor(self.starts, dtype="float32")
+        encoded = ops.where(missing, ops.convert_to_tensor(self.fills, dtype="float32"), mapped)
+        columns = [i for i, flag in enumerate(self.indicators) if flag]
+        if not columns:
+            return encoded
+        flags = ops.cast(ops.take(missing, columns, axis=1), "float32")
+        return ops.concatenate([encoded, flags], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.starts) + sum(self.indicators))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(lows=self.lows, highs=self.highs, slopes=self.slopes, starts=self.starts,
+                      fills=self.fills, indicators=self.indicators)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class InverseTarget(keras.layers.Layer):
     def __init__(self, log, mean, scale, low, high, **kwargs):
         super().__init__(**kwargs)
@@ -80,4 +127,35 @@ class Gate(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(activation=self.activation_name)
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class WeightedMean(keras.layers.Layer):
+    """Combine ensemble members' outputs: ``g^-1(sum_i w_i g(y_i))``.
+
+    ``link`` is ``identity`` (probabilities, plain targets) or ``log1p`` (a regression target
+    trained on its log: the members are averaged in log space, as they were fitted).
+    """
+
+    def __init__(self, weights, link="identity", **kwargs):
+        super().__init__(**kwargs)
+        total = float(sum(weights))
+        self.member_weights = [float(w) / total for w in weights]
+        self.link = str(link)
+
+    def call(self, outputs):
+        stacked = ops.stack([ops.cast(o, "float32") for o in outputs], axis=0)
+        if self.link == "log1p":
+            stacked = ops.log1p(ops.maximum(stacked, 0.0))
+        weights = ops.reshape(ops.convert_to_tensor(self.member_weights, dtype="float32"), (-1,) + (1,) * (len(stacked.shape) - 1))
+        mean = ops.sum(stacked * weights, axis=0)
+        return ops.expm1(mean) if self.link == "log1p" else mean
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(weights=self.member_weights, link=self.link)
         return config

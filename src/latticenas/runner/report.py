@@ -12,6 +12,10 @@ Contract (all written atomically, so ``experiment status`` may run while a run w
   and the whole leaderboard;
 * the best trial's ``output/best/`` artifacts (spec.json, model.keras, metrics.json,
   diagram.svg, ...) are copied to ``<dir>/best/`` with ``trial.json`` naming their trial;
+* when the run built a final model (:mod:`latticenas.final`, ``<dir>/final/``), the leaderboard
+  shows it and the HistGradientBoosting baseline as rows without a rank (state ``Final`` /
+  ``Baseline``, their validation metrics), in order of the objective, and the summary gives
+  their test scores;
 * :func:`write_report` does all of it and returns the terminal text: a summary and the top of
   the leaderboard as a table.
 """
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from latticenas.fileio import atomic_write
+from latticenas.final import FINAL, FinalModel, load_final
 from latticenas.runner.experiment import Experiment
 from latticenas.runner.progress import format_value
 from latticenas.runner.trials import TrialRecord, TrialState, best_trial, observed
@@ -51,12 +56,33 @@ class Row:
     duration_s: float | None = None
 
 
-def leaderboard(experiment: Experiment, trials: Sequence[TrialRecord]) -> tuple[Row, ...]:
+def leaderboard(experiment: Experiment, trials: Sequence[TrialRecord], final: FinalModel | None = None) -> tuple[Row, ...]:
     sign = 1.0 if experiment.objective.minimize else -1.0
     scored = sorted((t for t in trials if t.objective is not None), key=lambda t: (sign * t.objective, t.index))
     unscored = [t for t in trials if t.objective is None]
     rows = [_row(experiment, t, rank) for rank, t in enumerate(scored, start=1)]
+    for extra in final_rows(experiment, final):  # placed by objective, after equal trials
+        at = next((i for i, r in enumerate(rows) if sign * r.objective > sign * extra.objective), len(rows))
+        rows.insert(at, extra)
     return tuple(rows + [_row(experiment, t, None) for t in unscored])
+
+
+def final_rows(experiment: Experiment, final: FinalModel | None) -> list[Row]:
+    """The final model and the baseline as leaderboard rows (validation metrics)."""
+    if final is None:
+        return []
+    label = f"final ({final.kind}: {'+'.join(m['trial'] for m in final.members)})"
+    sources = [(label, "Final", final.val_metrics)]
+    if final.baseline:
+        sources.append((final.baseline["name"] + " baseline", "Baseline", final.baseline["val_metrics"]))
+    rows = []
+    for name, state, metrics in sources:
+        values = {m: metrics.get(m.removeprefix("val-")) for m in (experiment.objective.metric, *experiment.objective.additional_metrics)
+                  if m.startswith("val-")}
+        objective = values.pop(experiment.objective.metric, None)
+        if objective is not None:
+            rows.append(Row(None, name, state, objective, {k: v for k, v in values.items() if v is not None}))
+    return rows
 
 
 def _row(experiment: Experiment, trial: TrialRecord, rank: int | None) -> Row:
@@ -224,13 +250,14 @@ def summary_lines(experiment: Experiment, trials: Sequence[TrialRecord], status:
 
 def write_report(workspace: Workspace, experiment: Experiment, trials: Sequence[TrialRecord], status: str) -> str:
     """Write every report file; return the terminal text (summary + leaderboard table)."""
-    rows = leaderboard(experiment, trials)
+    final = load_final(workspace.directory / FINAL)
+    rows = leaderboard(experiment, trials, final)
     write_leaderboard(workspace, experiment, rows)
     try:
         copy_best(workspace, experiment, trials)
     except OSError:  # a concurrent `status` or run is copying the same files; next time then
         pass
-    summary = summary_lines(experiment, trials, status, workspace)
+    summary = summary_lines(experiment, trials, status, workspace) + (final.lines() if final else [])
     write_html(workspace, experiment, rows, plot_progress(workspace, experiment, trials), summary)
     files = f"files: {workspace.directory}/leaderboard.csv, leaderboard.json, progress.png, progress.html"
     return "\n".join([*summary, files, "", render_table(experiment, rows)])

@@ -54,6 +54,8 @@ def _run(experiment, directory: Path, max_trials: int | None, parallel: int | No
     workspace, store, experiment = open_for_run(experiment, directory, max_trials, parallel)
     try:
         done = _execute(experiment, workspace, store)
+        if done.status is ExperimentStatus.SUCCEEDED:
+            _build_final(experiment, workspace, store.trials())
         print(write_report(workspace, experiment, store.trials(), f"{done.status.value} ({done.reason})"))
     finally:
         store.close()
@@ -90,6 +92,25 @@ def _execute(experiment, workspace, store):
         raise
     finally:
         progress.close()
+
+
+def _build_final(experiment, workspace, trials) -> None:
+    """Ensemble the finished trials into ``<dir>/final/`` with the baseline beside it; a
+    failure here (the data moved, say) is reported and leaves the search's results intact."""
+    from latticenas.final import FINAL, Candidate, build_final
+    from latticenas.runner.trials import TrialState
+
+    sign = 1.0 if experiment.objective.minimize else -1.0
+    done = sorted((t for t in trials if t.objective is not None and t.state is TrialState.SUCCEEDED),
+                  key=lambda t: (sign * t.objective, t.index))
+    candidates = [Candidate(t.name, str(workspace.output_dir(t.name)), t.objective) for t in done]
+    if not candidates:
+        return
+    print(f"building the final model from {min(len(candidates), 20)} trial(s) and fitting the baseline ...", file=sys.stderr)
+    try:
+        build_final(candidates, experiment.objective.metric, workspace.directory / FINAL)
+    except LatticeNASError as exc:
+        print(f"warning: no final model: {exc}", file=sys.stderr)
 
 
 def _check_budget(experiment) -> None:
