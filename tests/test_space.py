@@ -45,8 +45,8 @@ def test_shipped_space() -> None:
     assert learning_rate.distribution is Distribution.LOG_UNIFORM
     assert space.parameter("batch_size").values == (32, 64, 128)
     assert space.fixed_dict["drop_columns"] == ("Order", "PID")
-    assert space.fixed_dict["epochs"] == 25
-    # hyperband's defaults come from the fixed epochs
+    assert space.fixed_dict["epochs"] == 60
+    # hyperband's r_l is capped at 25 (60 would need 27 parallel trials)
     assert space.algorithm("hyperband").settings_dict == {"resource_name": "epochs", "r_l": "25",
                                                           "eta": "3"}
     assert space.early_stopping.apply_to == (Algorithm.RANDOM,)

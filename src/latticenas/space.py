@@ -88,7 +88,10 @@ DEFAULT_ALGORITHMS: tuple[Algorithm, ...] = tuple(a for a in Algorithm if a is n
 TRIAL_METRICS: dict[str, tuple[str | None, ObjectiveType | None]] = {
     **{f"val-{m}": ("regression", DIRECTIONS[m]) for m in REGRESSION_METRICS},
     **{f"val-{m}": ("classification", DIRECTIONS[m]) for m in CLASSIFICATION_METRICS},
-    **{name: (None, None) for name in ("param-count", "train-seconds", "networks-trained", "networks-failed")},
+    **{f"network-val-{m}": ("regression", DIRECTIONS[m]) for m in REGRESSION_METRICS},  # the trial's best
+    **{f"network-val-{m}": ("classification", DIRECTIONS[m]) for m in CLASSIFICATION_METRICS},  # single network
+    **{name: (None, None) for name in ("ensemble-size", "param-count", "train-seconds", "networks-trained",
+                                       "networks-failed")},
 }
 
 #: Fixed arguments that are trial-program options rather than search parameters

@@ -18,7 +18,7 @@ def _run(args) -> int:
 
 
 def register_predict(subparsers) -> None:
-    parser = subparsers.add_parser("predict", help="predict a table with a trained network (a best/ directory)")
+    parser = subparsers.add_parser("predict", help="predict a table with a trained model: a trial's best/, an experiment's final/ (ensemble or single network)")
     parser.add_argument("--model", required=True, help="directory holding model.keras and preprocessing.json")
     parser.add_argument("--data", required=True, help="CSV/Parquet path or gs:// URI with the feature columns")
     parser.add_argument("--output", default="-", help="CSV file for the predictions (default: stdout)")

@@ -100,7 +100,8 @@ def trial_json(name, assignments, state, metrics=(), minutes=0, experiment="ames
 
 
 ASSIGN = {"maximum_levels": "3", "maximum_units_per_level": "2", "maximum_neurons_per_unit": "48",
-          "p_lateral_connection": "0.25", "learning_rate": "0.002", "activation": "gelu", "batch_size": "64"}
+          "p_lateral_connection": "0.25", "learning_rate": "0.002", "activation": "gelu", "batch_size": "64",
+          "dropout": "0.1"}
 
 
 def katib_trials():
@@ -262,7 +263,8 @@ def test_trial_records_from_sdk_objects(experiment):
     assert good.state is TrialState.SUCCEEDED
     assert good.objective == 21000.5
     assert good.params == {"maximum_levels": 3, "maximum_units_per_level": 2, "maximum_neurons_per_unit": 48,
-                           "p_lateral_connection": 0.25, "learning_rate": 0.002, "activation": "gelu", "batch_size": 64}
+                           "p_lateral_connection": 0.25, "learning_rate": 0.002, "activation": "gelu", "batch_size": 64,
+                           "dropout": "0.1"}
     assert isinstance(good.params["maximum_levels"], int) and isinstance(good.params["learning_rate"], float)
     assert good.metrics["val-rmse"] == (21000.5, 30000.0, 21000.5)
     assert good.created == T0.timestamp() + 60 and good.duration == pytest.approx(117)

@@ -180,8 +180,8 @@ def test_hyperband_uses_epochs_as_resource(generated: dict) -> None:
                       "feasibleSpace": {"min": "1", "max": "25", "distribution": "uniform"}}
     assert spec["parallelTrialCount"] == 9 and spec["maxTrialCount"] == 13
     command = pod_spec(generated["hyperband"])["containers"][0]["command"]
-    assert "--epochs=${trialParameters.epochs}" in command and "--epochs=25" not in command
-    assert "--epochs=25" in pod_spec(generated["random"])["containers"][0]["command"]
+    assert "--epochs=${trialParameters.epochs}" in command and "--epochs=60" not in command
+    assert "--epochs=60" in pod_spec(generated["random"])["containers"][0]["command"]
 
 
 def test_grid_space(generated: dict) -> None:
