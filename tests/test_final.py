@@ -78,6 +78,12 @@ def test_final_ensemble_saves_loads_and_predicts_like_a_network(tmp_path, frame,
     expected = combine(members, [m["weight"] for m in final.members], link)
     np.testing.assert_allclose(predicted.reshape(expected.shape), expected, rtol=2e-4, atol=1e-5)
 
+    import keras
+
+    layers = [layer.name for layer in keras.models.load_model(tmp_path / "final" / "model.keras").layers]
+    assert [n for n in layers if n.startswith("encoder")] == ["encoder_0"]  # members share one encoding
+    assert sum(n.startswith("network_") for n in layers) >= 2
+
     out = tmp_path / "predictions.csv"
     assert cli_main(["predict", "--model", str(tmp_path / "final"), "--data", str(path), "--output", str(out)]) == 0
     written = pd.read_csv(out)

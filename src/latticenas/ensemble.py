@@ -77,8 +77,13 @@ def greedy_selection(
 def fuse(members: Sequence, weights: Sequence[float], link: str, name: str = "ensemble"):
     """One Keras model over the members' raw inputs whose output is their weighted combination.
 
-    Members share input names and dtypes (they were trained on one table); a member's own
-    encoder travels inside it, so members with different numeric encodings fuse too.
+    Members share input names and dtypes (they were trained on one table). Members that are
+    networks of this project (an ``encoder``, a ``lattice`` body and, for regression, the
+    inverse target transform; or ensembles of such) are flattened into their networks, and
+    networks whose encoders are identical (same statistics, same numeric encoding) share one
+    encoder call: a trial's own networks and trials on the same data cost one encoding, not
+    one each. Nested weights multiply (exact for a shared ``link``). Any other model is used
+    whole.
     """
     import keras
 
@@ -87,13 +92,69 @@ def fuse(members: Sequence, weights: Sequence[float], link: str, name: str = "en
     if len(members) == 1:
         return members[0]
     inputs = {t.name: keras.Input(t.shape[1:], name=t.name, dtype=t.dtype) for t in _named_inputs(members[0]).values()}
+    leaves = [leaf for member, w in zip(members, weights) for leaf in _leaves(member, float(w), link)]
+    encoded: dict[str, object] = {}
     outputs = []
-    for i, member in enumerate(members):
-        wrapped = keras.Model(member.input, member.output, name=f"member_{i}")  # unique names
-        feeds = {key: inputs[t.name] for key, t in _named_inputs(member).items()}
-        outputs.append(wrapped(feeds if isinstance(member.input, dict) else list(feeds.values())))
-    combined = WeightedMean(list(weights), link, name="weighted_mean")(outputs)
+    for i, (encoder, body, model, weight) in enumerate(leaves):
+        if encoder is None:  # a model used whole
+            wrapped = keras.Model(model.input, model.output, name=f"member_{i}")
+            outputs.append(wrapped(_feeds(model, inputs)))
+            continue
+        key = _config_key(encoder)
+        if key not in encoded:
+            shared = keras.Model(encoder.input, encoder.output, name=f"encoder_{len(encoded)}")
+            encoded[key] = shared(_feeds(encoder, inputs))
+        network = keras.Model(body.input, body.output, name=f"network_{i}")
+        outputs.append(network({k: encoded[key][k] for k in body.input}))
+    combined = WeightedMean([w for *_, w in leaves], link, name="weighted_mean")(outputs)
     return keras.Model(inputs, combined, name=name)
+
+
+def _leaves(model, weight: float, link: str) -> list[tuple]:
+    """``(encoder, body, model, weight)`` for every network inside ``model`` (see :func:`fuse`):
+    ``body`` maps the encoder's outputs (a dict) to the network's output in target units."""
+    layers = {layer.name: layer for layer in model.layers}
+    mean = layers.get("weighted_mean")
+    if mean is not None and mean.link == link:
+        members = sorted((layer for layer in model.layers if layer.name.startswith(("member_", "network_"))),
+                         key=lambda layer: int(layer.name.rsplit("_", 1)[1]))
+        if len(members) == len(mean.member_weights):
+            leaves = []
+            for member, w in zip(members, mean.member_weights):
+                if member.name.startswith("network_"):  # a network of a model fused here before
+                    leaves.append((_source(member), member, model, weight * w))
+                else:
+                    leaves.extend(_leaves(member, weight * w, link))
+            return leaves
+    if mean is None and "encoder" in layers and "lattice" in layers:
+        return [(layers["encoder"], _body(layers["lattice"], layers.get("to_target_units")), model, weight)]
+    return [(None, None, model, weight)]
+
+
+def _body(lattice, inverse):
+    """The lattice (and the inverse target transform) as one model over the encoder's outputs."""
+    import keras
+
+    feeds = {k: keras.Input(t.shape[1:], name=k, dtype=t.dtype) for k, t in lattice.input.items()}
+    out = lattice(feeds)
+    return keras.Model(feeds, inverse(out) if inverse is not None else out)
+
+
+def _source(layer):
+    """The layer whose outputs feed ``layer`` (a fused network's encoder)."""
+    return layer._inbound_nodes[0].parent_nodes[0].operation
+
+
+def _config_key(encoder) -> str:
+    import json
+
+    return json.dumps(encoder.get_config(), sort_keys=True, default=str)
+
+
+def _feeds(model, inputs: dict):
+    named = _named_inputs(model)
+    feeds = {key: inputs[t.name] for key, t in named.items()}
+    return feeds if isinstance(model.input, dict) else list(feeds.values())
 
 
 def _named_inputs(model) -> dict:
