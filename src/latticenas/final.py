@@ -1,8 +1,8 @@
 """The final model of a search: an ensemble of the best trials' models, or the best one alone.
 
 :func:`build_final` takes the finished trials (best first), reads the validation predictions
-each trial saved (:data:`latticenas.artifacts.VAL_PREDICTIONS`, keyed by table row), runs greedy
-ensemble selection with replacement over them (:func:`latticenas.ensemble.greedy_selection`)
+each trial saved (:data:`latticenas.artifacts.VAL_PREDICTIONS`, keyed by table row), runs bagged
+greedy ensemble selection with replacement over them (:func:`latticenas.ensemble.bagged_selection`)
 on the objective's metric, and writes ``<directory>`` (the experiment's ``final/``)::
 
     model.keras          one Keras model, raw table columns in, target units / probabilities out
@@ -34,7 +34,7 @@ import numpy as np
 from latticenas import artifacts as layout
 from latticenas.data import Dataset, Task
 from latticenas.data.io import exists, is_gcs_uri, join_uri, read_bytes
-from latticenas.ensemble import combine, greedy_selection, link_for, scorer
+from latticenas.ensemble import bagged_selection, combine, link_for, scorer
 from latticenas.evaluation import DIRECTIONS, is_better
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def _fmt(value) -> str:
 
 
 def _weights_text(members: list[dict]) -> str:
-    return ", ".join(f"{m['trial']} x{m['weight']:g}" for m in members)
+    return ", ".join(f"{m['trial']} {m['weight']:.2f}" for m in sorted(members, key=lambda m: -m["weight"]))
 
 
 def objective_metric(objective: str, task: Task) -> str:
@@ -137,7 +137,7 @@ def build_final(
         log.warning("the trials' validation rows differ from the data's; no final model")
         return None
     score = scorer(schema.task, metric, y_val, len(schema.classes or ()))
-    counts = greedy_selection([p for _, p in usable], score, metric, link)
+    counts = [round(w, 6) for w in bagged_selection([p for _, p in usable], score, metric, link)]
     chosen = [(c, n) for (c, _), n in zip(usable, counts) if n > 0]
     ensemble_pred = combine([p for (_, p), n in zip(usable, counts) if n > 0], [n for n in counts if n > 0], link)
     single_metrics = _all_metrics(schema, y_val, usable[0][1])
