@@ -48,6 +48,7 @@ class TrialConfig:
     test_fraction: float
     log_target: bool | None
     params: ParameterSet
+    fused: str = "auto"
 
     def to_dict(self) -> dict:
         return {
@@ -61,6 +62,7 @@ class TrialConfig:
             "val_fraction": self.val_fraction,
             "test_fraction": self.test_fraction,
             "log_target": self.log_target,
+            "fused": self.fused,
             "parameters": self.params.to_dict(),
             "latticenas_version": __version__,
         }
@@ -85,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--test-fraction", type=float, default=0.15)
     data.add_argument("--log-target", default="auto", choices=["auto", "true", "false"],
                       help="train regression on log1p(target) (auto: when positive and skewed)")
+    data.add_argument("--fused", default="auto", choices=["auto", "on", "off"],
+                      help="train the trial's networks as one fused model (auto: when more than one and "
+                           "they fit the memory bound); results match training them one by one")
     data.add_argument("--verbose", action="store_true", help="log each epoch")
     search = parser.add_argument_group("search parameters (Cerebros names)")
     for field in parameter_fields():
@@ -112,6 +117,7 @@ def parse_config(argv: list[str] | None = None) -> TrialConfig:
         test_fraction=args.test_fraction,
         log_target={"auto": None, "true": True, "false": False}[args.log_target],
         params=params,
+        fused=args.fused,
     )
 
 

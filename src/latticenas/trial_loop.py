@@ -21,6 +21,7 @@ from latticenas.data import Dataset, Task
 from latticenas.distribute import pick_strategy
 from latticenas.errors import ParameterError, TrialFailedError
 from latticenas.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS, is_better
+from latticenas.fused import Member, param_estimate, should_fuse, train_fused
 from latticenas.metrics import format_metric_lines
 from latticenas.train import NetworkResult, NetworkStatus, Prepared, prepare, train_network
 
@@ -56,9 +57,15 @@ def run_trial(config, dataset: Dataset, emit: Callable[[str], None] = print) -> 
         final_activation=config.params.final_activation or FINAL_ACTIVATION[dataset.schema.task],
     )
     loop = _Loop(config, writer, data, objective, choice.strategy, emit)
-    for moity, spec in enumerate(specs):
-        for attempt in range(config.params.number_of_tries_per_architecture_moity):
-            loop.train(spec, moity, attempt, total=len(specs) * config.params.number_of_tries_per_architecture_moity)
+    members = [Member(f"m{moity}-t{attempt}", spec, loop.seed(moity, attempt))
+               for moity, spec in enumerate(specs)
+               for attempt in range(config.params.number_of_tries_per_architecture_moity)]
+    width = sum(v.shape[-1] for v in data.x_train.values())
+    if should_fuse(config.fused, len(members), sum(param_estimate(m.spec, width) for m in members)):
+        loop.train_fused(members)
+    else:
+        for member in members:
+            loop.train(member, total=len(members))
     if loop.best is not None:
         loop.choose_model(dataset)
     return loop.finish(dataset)
@@ -97,13 +104,39 @@ class _Loop:
         self.ensemble_size = 1
         self.started = time.perf_counter()
 
-    def train(self, spec: ArchitectureSpec, moity: int, attempt: int, total: int) -> None:
-        network_id = f"m{moity}-t{attempt}"
-        seed = (self.config.params.seed * 1_000_003 + moity * 101 + attempt) % (2**31 - 1)
+    def seed(self, moity: int, attempt: int) -> int:
+        return (self.config.params.seed * 1_000_003 + moity * 101 + attempt) % (2**31 - 1)
+
+    def train(self, member: Member, total: int) -> None:
+        spec, network_id = member.spec, member.network_id
         self.writer.write_text(spec.to_json(indent=2), layout.NETWORKS, network_id, layout.SPEC)
         log.info("network %s (%d of %d): %s", network_id, len(self.results) + 1, total, _describe(spec))
         result, network = train_network(spec, self.data, self.config.params, network_id=network_id,
-                                        seed=seed, strategy=self.strategy, on_epoch=self._report_epoch)
+                                        seed=member.seed, strategy=self.strategy, on_epoch=self._report_epoch)
+        self.record(spec, result, network)
+
+    def train_fused(self, members: list[Member]) -> None:
+        """All members in one fused model (:mod:`latticenas.fused`); records as sequential training."""
+        for m in members:
+            self.writer.write_text(m.spec.to_json(indent=2), layout.NETWORKS, m.network_id, layout.SPEC)
+            log.info("network %s: %s", m.network_id, _describe(m.spec))
+        log.info("training %d networks fused in one model", len(members))
+
+        def report(epoch: int, by_member: dict[int, dict[str, float]]) -> None:
+            best = None
+            for metrics in by_member.values():
+                value = metrics.get(self.metric, float("nan"))
+                if is_better(self.metric, value, best):
+                    best = value
+            if best is not None:
+                self._report_epoch(epoch, {self.metric: best})
+
+        results = train_fused(members, self.data, self.config.params, strategy=self.strategy, on_epoch=report)
+        for m, (result, network) in zip(members, results):
+            self.record(m.spec, result, network)
+
+    def record(self, spec: ArchitectureSpec, result: NetworkResult, network) -> None:
+        network_id = result.network_id
         self.results.append(result)
         self.writer.write_json(result.to_dict(), layout.NETWORKS, network_id, layout.METRICS)
         if result.status is not NetworkStatus.SUCCEEDED:
