@@ -1,4 +1,5 @@
-"""Step 4: retrain the best network on train + validation and test it once."""
+"""Step 4: retrain the final model (the best network, or every member of the ensemble) on
+train + validation and test it once."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
@@ -12,20 +13,28 @@ def retrain_best(
     val: Input[Dataset],
     test: Input[Dataset],
     schema: Input[Artifact],
-    best_parameters: Input[Artifact],
-    best_spec: Input[Artifact],
+    final_model: Input[Artifact],
     seed: int,
     model: Output[Model],
     test_metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
 ):
-    """Retrain the search's best network with its trial's parameters; ``model`` is a directory
-    (model.keras, saved_model/, spec.json, preprocessing.json, metrics.json, diagram.svg and for
-    classification confusion_matrix.json, roc.json), ``test_metrics`` the test-set metrics,
-    ``classification_metrics`` the confusion matrix and binary ROC curve (empty for regression)."""
+    """Refit the aggregate step's ``final_model``: the best network with its trial's
+    parameters, or each network of each ensemble member with its own trial's parameters,
+    fused with the final weights into one model; ``model`` is a directory (model.keras,
+    saved_model/, spec.json, preprocessing.json, metrics.json, diagram.svg, for an ensemble
+    ensemble.json, for classification confusion_matrix.json, roc.json), ``test_metrics`` the
+    test-set metrics, ``classification_metrics`` the confusion matrix and binary ROC curve
+    (empty for regression)."""
+    import json
+
     from latticenas.pipeline.steps import log_retrain_metrics, retrain
 
     result = retrain(record=schema.path, train=train.path, val=val.path, test=test.path,
-                     best_parameters=best_parameters.path, best_spec=best_spec.path, output_dir=model.path, seed=seed)
+                     final_model=final_model.path, output_dir=model.path, seed=seed)
     log_retrain_metrics(result, test_metrics, classification_metrics)
-    model.metadata.update({"framework": "keras", "task": result.task.value, "epochs_run": result.epochs_run})
+    with open(result.metrics_path) as handle:
+        final = json.load(handle).get("final") or {}
+    model.metadata.update({"framework": "keras", "task": result.task.value, "epochs_run": result.epochs_run,
+                           "kind": final.get("kind", "single"),
+                           "members": [m["trial"] for m in final.get("members", [])]})

@@ -1,5 +1,6 @@
-"""The latticenas Kubeflow pipeline: prepare the data, search, aggregate the trials, retrain the
-best network, register it.
+"""The latticenas Kubeflow pipeline: prepare the data, search, aggregate the trials (the final
+model: an ensemble of trials when it validates better, beside a gradient-boosting baseline),
+retrain the final model, register it.
 
 ``latticenas_pipeline`` is the pipeline compiled to ``pipelines/latticenas_pipeline.yaml``
 (``latticenas pipeline compile``). Its ``accelerator`` parameter (cpu, gpu, tpu) picks, at run
@@ -41,7 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 AMES_SEARCH_SPACE = json.dumps(yaml.safe_load((REPO / "search_spaces" / "ames.yaml").read_text(encoding="utf-8")))
 DESCRIPTION = (
     "Neural architecture search for tabular data: prepare the data, search random-connectivity "
-    "lattices (local runner or Katib), aggregate the trials, retrain the best network, register it."
+    "lattices (local runner or Katib), aggregate the trials into a final model (an ensemble when it "
+    "validates better; a gradient-boosting baseline beside it), retrain it, register it."
 )
 
 
@@ -55,7 +57,8 @@ def _prepare(p: dict, accelerator):
 
 
 def _chain(p: dict, prep, accelerator: str, place_search: bool, label: str) -> None:
-    """search -> aggregate -> retrain_best -> register, for one compile-time accelerator."""
+    """search -> aggregate -> retrain_best -> register, for one compile-time accelerator (the
+    retrain refits the final model that aggregate chose)."""
     found = search(
         train=prep.outputs["train"], val=prep.outputs["val"], schema=prep.outputs["schema"],
         backend=p["search_backend"], search_space=p["search_space"], algorithm=p["algorithm"],
@@ -66,10 +69,13 @@ def _chain(p: dict, prep, accelerator: str, place_search: bool, label: str) -> N
     ).set_display_name(f"search{label}")
     if place_search:
         place_task(found, accelerator)
-    aggregate(trials=found.outputs["trials"], best_spec=found.outputs["best_spec"]).set_display_name(f"aggregate{label}")
+    summary = aggregate(
+        trials=found.outputs["trials"], best_spec=found.outputs["best_spec"], experiment=found.outputs["experiment"],
+        train=prep.outputs["train"], val=prep.outputs["val"], test=prep.outputs["test"], schema=prep.outputs["schema"],
+    ).set_display_name(f"aggregate{label}")
     model = retrain_best(
         train=prep.outputs["train"], val=prep.outputs["val"], test=prep.outputs["test"], schema=prep.outputs["schema"],
-        best_parameters=found.outputs["best_parameters"], best_spec=found.outputs["best_spec"], seed=p["seed"],
+        final_model=summary.outputs["final_model"], seed=p["seed"],
     ).set_display_name(f"retrain best{label}")
     place_task(model, accelerator)
     register(

@@ -14,10 +14,13 @@ from latticenas.data import load_dataset
 from latticenas.errors import DataError, ParameterError
 from latticenas.params import ParameterSet
 from latticenas.retrain import (
+    Member,
     RetrainResult,
     _early_stopping_split,
     confusion_matrix,
+    ensemble_record,
     retrain_best,
+    retrain_ensemble,
     roc_curve,
     roc_points,
 )
@@ -213,3 +216,37 @@ def test_roc_and_confusion_helpers_on_known_numbers():
     assert multi["kind"] == "one_vs_rest" and list(multi["curves"]) == ["a", "b", "c"]
     for k, label in enumerate("abc"):
         assert multi["curves"][label]["auc"] == pytest.approx(roc_auc_score(codes == k, proba[:, k]))
+
+
+def test_ensemble_members_and_arguments_are_checked_before_training(tmp_path):
+    dataset = _dataset(tmp_path, regression_frame(60), "price")
+    params = ParameterSet.from_mapping(FAST)
+    spec = sample_architecture(params, output_size=1, final_activation="linear", seed=0)
+    with pytest.raises(ParameterError, match="member 'a' has no networks"):
+        Member("a", 1.0, params, ())
+    for weight in (0, -1.0, True, "2"):
+        with pytest.raises(ParameterError, match="member 'a': weight must be a number > 0"):
+            Member("a", weight, params, (spec,))
+    with pytest.raises(ParameterError, match="member 'a': link must be one of identity, log1p, got 'log'"):
+        Member("a", 1.0, params, (spec,), link="log")
+    with pytest.raises(ParameterError, match="the ensemble's link must be one of"):
+        retrain_ensemble([Member("a", 1.0, params, (spec,))], dataset, str(tmp_path / "o"), link="mean")
+    with pytest.raises(ParameterError, match="at least one member"):
+        retrain_ensemble([], dataset, str(tmp_path / "o"), link="identity")
+    with pytest.raises(ParameterError, match="local directory"):
+        retrain_ensemble([Member("a", 1.0, params, (spec,))], dataset, "gs://bucket/out", link="identity")
+
+
+def test_the_ensemble_record_names_every_network_and_hashes_the_whole():
+    params = ParameterSet.from_mapping(FAST)
+    a, b = (sample_architecture(params, output_size=1, final_activation="linear", seed=s) for s in (1, 2))
+    members = [Member("t1", 2.0, params, (a, b), link="log1p"), Member("t2", 1.0, params, (b,))]
+    record = ensemble_record(members, "log1p")
+    assert [(m["trial"], m["weight"], m["link"], len(m["networks"])) for m in record["members"]] == \
+        [("t1", 2.0, "log1p", 2), ("t2", 1.0, "identity", 1)]
+    assert record["members"][0]["networks"][1] == json.loads(b.to_json())
+    assert record["members"][0]["parameters"] == params.to_dict()
+    reweighted = [Member("t1", 1.0, params, (a, b), link="log1p"), members[1]]
+    assert record["spec_hash"] == ensemble_record(members, "log1p")["spec_hash"]
+    assert len({record["spec_hash"], ensemble_record(reweighted, "log1p")["spec_hash"],
+                ensemble_record(members, "identity")["spec_hash"]}) == 3

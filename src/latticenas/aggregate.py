@@ -22,7 +22,12 @@ Contract:
       best_metrics.json                    the best trial's observed metrics
 
   and returns a :class:`Report` with the paths and the best trial's metrics. The network
-  files and its sections are left out when no spec is given.
+  files and its sections are left out when no spec is given. Given the search's final model
+  (``final``: a :class:`latticenas.final.FinalModel`, e.g. the pipeline's choice), the
+  leaderboard has it and the HistGradientBoosting baseline as unranked rows (as
+  ``latticenas experiment status`` shows them), and the pages a "Final model" section: what
+  it is (ensemble members and weights, or the best trial) and the validation and test value
+  of the selection metric for the final model, the best trial and the baseline.
 """
 
 from __future__ import annotations
@@ -175,7 +180,8 @@ class Report:
     best_metrics: dict[str, float]
 
 
-def write_report(results: SearchResults, directory: str | Path, best_spec=None, *, top: int = TOP_ROWS) -> Report:
+def write_report(results: SearchResults, directory: str | Path, best_spec=None, *, top: int = TOP_ROWS,
+                 final=None) -> Report:
     """Write the report files (see the module docstring) into ``directory``."""
     from latticenas.runner.report import leaderboard, plot_progress, render_table, write_html, write_leaderboard
     from latticenas.runner.workspace import Workspace
@@ -184,7 +190,7 @@ def write_report(results: SearchResults, directory: str | Path, best_spec=None, 
     directory.mkdir(parents=True, exist_ok=True)
     workspace = Workspace(directory)
     experiment, trials = results.experiment, list(results.trials)
-    rows = leaderboard(experiment, trials)
+    rows = leaderboard(experiment, trials, final)
     summary = summary_lines(results)
     write_leaderboard(workspace, experiment, rows)
     svg_plot = plot_progress(workspace, experiment, trials)
@@ -203,12 +209,13 @@ def write_report(results: SearchResults, directory: str | Path, best_spec=None, 
         diagram_html.write_text(render_html(best_spec, title=title))
 
     page = (directory / "progress.html").read_text()
-    section = _best_html(results, best, metrics, best_spec)
+    section = _final_html(final) + _best_html(results, best, metrics, best_spec)
     marker = page.rfind("</body>")
     page = page[:marker] + section + page[marker:] if marker >= 0 else page + section
     (directory / "report.html").write_text(page)
 
-    markdown = _markdown(results, summary, best, metrics, best_spec, render_table(experiment, rows, limit=top), top)
+    markdown = _markdown(results, summary, best, metrics, best_spec, render_table(experiment, rows, limit=top), top,
+                         final)
     (directory / "report.md").write_text(markdown)
     (directory / "best_metrics.json").write_text(
         json.dumps({"trial": best.name if best else None, "metrics": metrics}, indent=2, sort_keys=True) + "\n"
@@ -236,6 +243,36 @@ def summary_lines(results: SearchResults) -> list[str]:
     experiment = results.experiment
     return search_summary(experiment, results.trials, results.status or "finished",
                           label=f"{experiment.name} ({results.backend} backend)")
+
+
+def final_table(final) -> list[tuple[str, float | None, float | None]]:
+    """``(model, validation value, test value)`` of the selection metric for the final model,
+    the best trial and the baseline (None where not measured)."""
+    m = final.metric
+    if final.kind == "ensemble":
+        label = "final: ensemble of " + ", ".join(f"{x['trial']} x{x['weight']:g}" for x in final.members)
+    else:
+        label = f"final: the best trial, {final.best_trial}"
+    rows = [(label, final.val_metrics.get(m), (final.test_metrics or {}).get(m)),
+            (f"best trial {final.best_trial}", final.best_trial_val_metrics.get(m), (final.best_trial_test_metrics or {}).get(m))]
+    if final.baseline:
+        rows.append((f"{final.baseline['name']} baseline", final.baseline["val_metrics"].get(m),
+                     (final.baseline.get("test_metrics") or {}).get(m)))
+    return rows
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def _final_html(final) -> str:
+    if final is None:
+        return ""
+    cells = "".join(f"<tr><td>{html.escape(name)}</td><td>{_number(val)}</td><td>{_number(test)}</td></tr>"
+                    for name, val, test in final_table(final))
+    return (f"<h2>Final model ({html.escape(final.kind)})</h2>\n<table><tr><th>model</th><th>validation {final.metric}</th>"
+            f"<th>test {final.metric}</th></tr>{cells}</table>\n<p>Test values are the search-time models' "
+            "(the retrain step refits the final model on train + validation and tests it again).</p>\n")
 
 
 def _parameters(results: SearchResults, trial) -> list[tuple[str, str]]:
@@ -267,10 +304,15 @@ def _describe(spec) -> str:
     return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in spec.summary().items())
 
 
-def _markdown(results, summary: Sequence[str], best, metrics, spec, table: str, top: int) -> str:
+def _markdown(results, summary: Sequence[str], best, metrics, spec, table: str, top: int, final=None) -> str:
     lines = [f"# Search results: {results.name}", ""]
     lines += [f"- {line}" for line in summary]
     lines.append("")
+    if final is not None:
+        lines += [f"## Final model ({final.kind})", "", f"| model | validation {final.metric} | test {final.metric} |",
+                  "| --- | --- | --- |"]
+        lines += [f"| {name} | {_number(val)} | {_number(test)} |" for name, val, test in final_table(final)]
+        lines.append("")
     if best is not None:
         lines += [f"## Best trial: {best.name}", "", "| metric | value |", "| --- | --- |"]
         lines += [f"| {k} | {v:.6g} |" for k, v in metrics.items()]

@@ -243,12 +243,14 @@ def test_notebook_runs_top_to_bottom(tmp_path, venv_kernel):
 
     by_step = {role(c).split(":", 1)[1]: c for c in code_cells(nb) if role(c).startswith("step:")}
     leaderboard = (work / "report" / "leaderboard.csv").read_text().splitlines()
-    assert len(leaderboard) == 1 + TINY["max_trials"]
+    assert len(leaderboard) == 1 + TINY["max_trials"] + 2  # the trials, the final model, the baseline
     shown = outputs_text(by_step["aggregate"], "text/html")
-    assert "<table" in shown
-    for row in leaderboard[1:]:
-        trial = next(cell for cell in row.split(",") if re.match(r"^ames-random-\d{4}$", cell))
+    assert "<table" in shown and "HistGradientBoosting baseline" in shown and "final (" in shown
+    trials = [cell for row in leaderboard[1:] for cell in row.split(",") if re.match(r"^ames-random-\d{4}$", cell)]
+    assert len(trials) == TINY["max_trials"]
+    for trial in trials:
         assert trial in shown, f"leaderboard table lacks {trial}"
+    assert "final model: " in outputs_text(by_step["aggregate"], "text/plain")
     assert "<svg" in outputs_text(by_step["aggregate"], "image/svg+xml")
     assert "<table" in outputs_text(by_step["retrain_best"], "text/html")
 

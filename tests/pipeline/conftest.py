@@ -41,3 +41,24 @@ def kfp_local(tmp_path):
     root.mkdir()
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
     return root
+
+
+@pytest.fixture(scope="session")
+def duo_search(tmp_path_factory, make_gcs_bucket):
+    """A finished Katib-style search of ENSEMBLE_SPACE on ``houses_csv``'s table: the prepared
+    data (also written as the prepare step's files), two real trials whose outputs are in the
+    Cloud Storage emulator (``gs://<bucket>/trials/<trial>``) and their SearchResults."""
+    from types import SimpleNamespace
+
+    from pipeline_helpers import run_katib_style_trials
+
+    from latticenas.pipeline.prepared import prepare, write_prepared
+
+    directory = tmp_path_factory.mktemp("duo")
+    regression_frame(300, seed=1).to_csv(directory / "houses.csv", index=False)
+    prepared = prepare(str(directory / "houses.csv"), "price")
+    files = {name: str(directory / name) for name in ("train", "val", "test", "record")}
+    write_prepared(prepared, **files)
+    root = f"gs://{make_gcs_bucket()}/trials"
+    results = run_katib_style_trials(prepared, root)
+    return SimpleNamespace(prepared=prepared, files=files, root=root, results=results, directory=directory)

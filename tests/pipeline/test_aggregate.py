@@ -94,3 +94,29 @@ def test_a_search_without_a_scored_trial_still_reports(manifest, tmp_path):
     assert report.best_trial is None and report.best_metrics == {} and report.diagram_html is None
     assert "No trial reported the objective" in report.html.read_text()
     assert "best: none" in report.markdown.read_text()
+
+
+def test_the_report_shows_the_final_model_and_the_baseline(results, spec, tmp_path):
+    from latticenas.final import FinalModel
+
+    final = FinalModel(
+        directory="", kind="ensemble", metric="rmse",
+        members=[{"trial": "ames-random-0003", "weight": 2}, {"trial": "ames-random-0001", "weight": 1}],
+        val_metrics={"rmse": 26000.0, "mae": 13000.0}, best_trial="ames-random-0003",
+        best_trial_val_metrics={"rmse": 27000.5, "mae": 13500.25}, test_metrics={"rmse": 29000.0},
+        best_trial_test_metrics={"rmse": 30000.0},
+        baseline={"name": "HistGradientBoosting", "val_metrics": {"rmse": 28000.0, "mae": 14000.0},
+                  "test_metrics": {"rmse": 31000.0}, "fit_seconds": 0.5},
+    )
+    report = write_report(results, tmp_path / "r", spec, final=final)
+    rows = list(csv.DictReader(report.leaderboard_csv.open()))
+    assert [(r["trial"], r["state"], r["rank"]) for r in rows[:4]] == [
+        ("final (ensemble: ames-random-0003+ames-random-0001)", "Final", ""), ("ames-random-0003", "Succeeded", "1"),
+        ("HistGradientBoosting baseline", "Baseline", ""), ("ames-random-0001", "Succeeded", "2")]
+    page = report.html.read_text()
+    assert "<h2>Final model (ensemble)</h2>" in page and "<td>final: ensemble of ames-random-0003 x2, ames-random-0001 x1</td>" in page
+    assert "<td>HistGradientBoosting baseline</td><td>28000</td><td>31000</td>" in page
+    md = report.markdown.read_text()
+    assert "## Final model (ensemble)" in md and "| validation rmse | test rmse |" in md
+    assert "| best trial ames-random-0003 | 27000.5 | 30000 |" in md and "| HistGradientBoosting baseline | 28000 | 31000 |" in md
+    assert report.best_trial == "ames-random-0003"  # the best trial stays the search's best

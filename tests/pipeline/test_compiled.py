@@ -118,7 +118,11 @@ def test_steps_are_wired_to_the_right_inputs():
     assert search["parameters"]["accelerator"]["runtimeValue"]["constant"] == "cpu"
     assert dag["register"]["cachingOptions"] == {}  # never cached: registering has an effect
     retrain = dag["retrain-best"]["inputs"]["artifacts"]
-    assert retrain["best_spec"]["taskOutputArtifact"] == {"outputArtifactKey": "best_spec", "producerTask": "search"}
+    assert retrain["final_model"]["taskOutputArtifact"] == {"outputArtifactKey": "final_model", "producerTask": "aggregate"}
+    aggregate = dag["aggregate"]["inputs"]["artifacts"]
+    assert aggregate["experiment"]["taskOutputArtifact"] == {"outputArtifactKey": "experiment", "producerTask": "search"}
+    for part in ("train", "val", "test", "schema"):  # the baseline and the final model on the prepared rows
+        assert aggregate[part] == {"componentInputArtifact": f"pipelinechannel--prepare-data-{part}"}
     prepare = spec["root"]["dag"]["tasks"]["prepare-data"]["inputs"]["parameters"]
     assert prepare["accelerator"] == {"componentInputParameter": "accelerator"}
 

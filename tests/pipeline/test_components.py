@@ -18,7 +18,7 @@ from latticenas.arch import ArchitectureSpec, sample_architectures
 from latticenas.params import ParameterSet
 from latticenas.pipeline.build import load_pipeline_module
 from latticenas.pipeline.prepared import prepare, write_prepared
-from latticenas.runner.trials import TrialRecord, TrialState
+from latticenas.runner.trials import TrialState
 
 
 @pytest.fixture(scope="module")
@@ -80,35 +80,50 @@ def test_prepare_data_fails_on_a_bad_accelerator(components, kfp_local, houses_c
         )
 
 
-def test_aggregate(components, kfp_local, tmp_path):
-    import yaml
-    from pipeline_helpers import REPO
+@pytest.mark.slow
+def test_aggregate(components, kfp_local, duo_search, tmp_path):
+    from latticenas.data import join_uri, read_bytes
+    from latticenas.pipeline.choice import FinalChoice
 
-    manifest = yaml.safe_load((REPO / "manifests" / "base" / "experiment-random.yaml").read_text())
-    trials = tuple(
-        TrialRecord(index=i, name=f"ames-random-{i:04d}", params={"maximum_levels": i, "activation": "relu"},
-                    state=TrialState.SUCCEEDED, metrics={"val-rmse": (v,), "val-mae": (v / 2,)}, objective=v,
-                    created=float(i), started=float(i), ended=float(i) + 30)
-        for i, v in ((1, 30000.0), (2, 25000.0), (3, 41000.0))
-    )
-    trials_path = SearchResults(manifest=manifest, trials=trials, status="Succeeded").write(tmp_path / "trials.json")
-    spec = sample_architectures(ParameterSet(), output_size=1, final_activation="linear")[0]
-    (tmp_path / "spec.json").write_text(spec.to_json())
+    results = duo_search.results
+    trials_path = results.write(tmp_path / "trials.json")
+    best = results.best().name
+    (tmp_path / "spec.json").write_bytes(read_bytes(join_uri(duo_search.root, best, "best", "spec.json")))
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "experiment.yaml").write_text("# a Katib search: its trials are in Cloud Storage\n")
+    files = duo_search.files
 
     @dsl.pipeline(name="aggregate-only")
     def run():
-        components.aggregate.aggregate(trials=importer(trials_path, dsl.Dataset),
-                                       best_spec=importer(tmp_path / "spec.json", dsl.Artifact))
+        components.aggregate.aggregate(
+            trials=importer(trials_path, dsl.Dataset), best_spec=importer(tmp_path / "spec.json", dsl.Artifact),
+            experiment=importer(tmp_path / "experiment", dsl.Artifact), train=importer(files["train"], dsl.Dataset),
+            val=importer(files["val"], dsl.Dataset), test=importer(files["test"], dsl.Dataset),
+            schema=importer(files["record"], dsl.Artifact),
+        )
 
     run()
     step = step_dir(only_run(kfp_local), "aggregate")
     page = (step / "leaderboard").read_text()
-    assert "ames-random-0002" in page and "Best trial: ames-random-0002" in page and page.count("<svg") == 2
-    assert "| val-rmse | 25000 |" in (step / "summary").read_text()
+    assert all(t.name in page for t in results.trials) and f"Best trial: {best}" in page and page.count("<svg") == 2
+    assert "Final model (ensemble)" in page and "HistGradientBoosting baseline" in page
+    summary = (step / "summary").read_text()
+    assert f"| val-rmse | {results.best().objective:.6g} |" in summary and "## Final model (ensemble)" in summary
     assert (step / "progress_plot").read_bytes()[:4] == b"\x89PNG"
     assert "<svg" in (step / "diagram").read_text()
-    assert (step / "leaderboard_table").read_text().splitlines()[1].split(",")[1] == "ames-random-0002"
-    assert artifact_metadata(step, "best_metrics") == {"val-rmse": 25000.0, "val-mae": 12500.0}
+    table = [line.split(",") for line in (step / "leaderboard_table").read_text().splitlines()[1:]]
+    assert sorted(row[2] for row in table) == ["Baseline", "Final", "Succeeded", "Succeeded"]
+    assert [row[1] for row in table if row[2] == "Final"] == [f"final (ensemble: {'+'.join(m.trial for m in FinalChoice.read(step / 'final_model').members)})"]
+    assert artifact_metadata(step, "best_metrics") == pytest.approx(
+        {k: v for k, v in results.observed(results.best()).items()})
+    final = artifact_metadata(step, "final_metrics")
+    assert final["final-val-rmse"] < final["best-trial-val-rmse"] and final["ensemble-size"] == 2
+    for name in ("baseline-val-rmse", "baseline-test-rmse", "final-test-rmse", "baseline-val-mae"):
+        assert name in final, name
+    choice = FinalChoice.read(step / "final_model")
+    assert choice.kind == "ensemble" and sorted(m.trial for m in choice.members) == sorted(t.name for t in results.trials)
+    assert choice.metrics() == pytest.approx(final)
+    assert artifact_metadata(step, "final_model") == {"kind": "ensemble", "members": [m.trial for m in choice.members]}
 
 
 @pytest.mark.slow
@@ -141,20 +156,29 @@ def test_search_local_backend(components, kfp_local, houses_csv, tmp_path):
 
 
 @pytest.mark.slow
-def test_retrain_best_on_classification(components, kfp_local, labels_csv, tmp_path):
+@pytest.mark.parametrize("kind", ["single", "ensemble"])
+def test_retrain_best_on_classification(components, kfp_local, labels_csv, tmp_path, kind):
+    from latticenas.pipeline.choice import ChoiceMember, FinalChoice
+
     files = write_prepared_files(labels_csv, "label", tmp_path)
     params = ParameterSet(epochs=4, patience=0, maximum_levels=2, maximum_neurons_per_unit=8)
-    spec = sample_architectures(params, output_size=1, final_activation="sigmoid")[0]
-    (tmp_path / "spec.json").write_text(spec.to_json())
-    (tmp_path / "best.json").write_text(json.dumps({"parameters": params.to_dict(), "trial_config": {"log_target": None}}))
+    specs = sample_architectures(params, output_size=1, final_activation="sigmoid")[:1]
+    if kind == "ensemble":  # two trials: the first network above, and another trial's
+        specs.append(sample_architectures(ParameterSet(epochs=4, patience=0, maximum_levels=2, maximum_neurons_per_unit=8,
+                                                       seed=5), output_size=1, final_activation="sigmoid")[0])
+    members = tuple(ChoiceMember(trial=f"t{i}", weight=1.0 + i, parameters=params.to_dict(),
+                                 networks=({"id": "m0-t0", "spec": json.loads(s.to_json())},))
+                    for i, s in enumerate(specs))
+    choice = FinalChoice(kind=kind, objective="val-logloss", metric="logloss", link="identity", members=members,
+                         best_trial="t0")
+    choice.write(tmp_path / "choice.json")
 
     @dsl.pipeline(name="retrain-only")
     def run():
         components.retrain_best.retrain_best(
             train=importer(files["train"], dsl.Dataset), val=importer(files["val"], dsl.Dataset),
             test=importer(files["test"], dsl.Dataset), schema=importer(files["record"], dsl.Artifact),
-            best_parameters=importer(tmp_path / "best.json", dsl.Artifact),
-            best_spec=importer(tmp_path / "spec.json", dsl.Artifact), seed=3,
+            final_model=importer(tmp_path / "choice.json", dsl.Artifact), seed=3,
         )
 
     run()
@@ -162,8 +186,8 @@ def test_retrain_best_on_classification(components, kfp_local, labels_csv, tmp_p
     model = step / "model"
     for name in ("model.keras", "spec.json", "preprocessing.json", "metrics.json", "confusion_matrix.json", "roc.json"):
         assert (model / name).is_file(), name
-    assert (model / "saved_model").is_dir()
-    assert ArchitectureSpec.from_json((model / "spec.json").read_text()).content_hash == spec.content_hash
+    assert (model / "saved_model").is_dir() and (model / "ensemble.json").is_file() == (kind == "ensemble")
+    assert ArchitectureSpec.from_json((model / "spec.json").read_text()).content_hash == specs[0].content_hash
     test_metrics = artifact_metadata(step, "test_metrics")
     assert 0.0 <= test_metrics["accuracy"] <= 1.0 and "auc" in test_metrics
     classification = artifact_metadata(step, "classification_metrics")
@@ -171,7 +195,8 @@ def test_retrain_best_on_classification(components, kfp_local, labels_csv, tmp_p
     assert [c["displayName"] for c in matrix["annotationSpecs"]] == ["class_0", "class_1"]
     assert sum(map(sum, (row["row"] for row in matrix["rows"]))) == json.loads((model / "metrics.json").read_text())["rows"]["test"]
     assert classification["confidenceMetrics"]
-    assert artifact_metadata(step, "model")["task"] == "binary"
+    metadata = artifact_metadata(step, "model")
+    assert metadata["task"] == "binary" and metadata["kind"] == kind and metadata["members"] == [m.trial for m in members]
 
 
 @pytest.mark.parametrize("store", ["directory", "gcs"])

@@ -60,7 +60,7 @@ def test_a_classification_task_gets_a_classification_objective(labels_csv):
     space = adapt_space(data, record=prepared.record, data_uri="/d.parquet", algorithm="random")
     assert space.objective.metric == "val-logloss" and space.objective.type.value == "minimize"
     assert space.objective.goal is None
-    assert space.additional_metrics == ("param-count", "train-seconds", "networks-trained", "networks-failed")
+    assert space.additional_metrics == ("ensemble-size", "param-count", "train-seconds", "networks-trained", "networks-failed")
     assert space.early_stopping is not None  # random keeps its medianstop
 
 

@@ -105,6 +105,7 @@ class LocalRun:
     leaderboard_table: Path  # CSV
     model_dir: Path
     registration: dict[str, Any]
+    final_model: Path | None = None  # JSON: the aggregate step's choice (ensemble or single)
 
     @property
     def registered_uri(self) -> str:
@@ -215,6 +216,7 @@ def collect_local_run(run_dir: str | Path) -> LocalRun:
         leaderboard_table=aggregate / "leaderboard_table",
         model_dir=retrain / "model",
         registration=json.loads((register / "registration").read_text()),
+        final_model=aggregate / "final_model",
     )
 
 

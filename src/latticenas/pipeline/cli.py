@@ -92,19 +92,29 @@ def compile_command(args) -> int:
 
 
 def _print_results(result) -> None:
-    """The leaderboard and the retrained model's test metrics, in the terminal."""
+    """The leaderboard and the retrained model's test metrics beside the baseline's."""
     import json
 
     import pandas as pd
 
     table = pd.read_csv(result.leaderboard_table)
-    print("\nleaderboard (best first):")
-    print(table.head(10).to_string(index=False, max_colwidth=24))
+    table["rank"] = table["rank"].astype("Int64").astype("string").fillna("-")
+    print("\nleaderboard (best first; the final model and the baseline unranked):")
+    print(table.head(10).to_string(index=False, max_colwidth=48, na_rep="-"))
     metrics_path = Path(result.model_dir) / "metrics.json"
     if metrics_path.exists():
-        metrics = json.loads(metrics_path.read_text()).get("metrics", {})
-        shown = ", ".join(f"{name} {value:.6g}" for name, value in metrics.items())
-        print(f"\nretrained best network, untouched test split: {shown}\n")
+        record = json.loads(metrics_path.read_text())
+        final = record.get("final") or {}
+        members = final.get("members") or []
+        what = ("ensemble of " + ", ".join(f"{m['trial']} x{m['weight']:g}" for m in members)
+                if final.get("kind") == "ensemble" else "best network")
+        shown = ", ".join(f"{name} {value:.6g}" for name, value in record.get("metrics", {}).items())
+        print(f"\nretrained final model ({what}), untouched test split: {shown}")
+        baseline = final.get("baseline") or {}
+        if baseline.get("test_metrics"):
+            shown = ", ".join(f"{name} {value:.6g}" for name, value in baseline["test_metrics"].items())
+            print(f"{baseline['name']} baseline, same test split: {shown}")
+        print()
 
 
 def run_command(args) -> int:

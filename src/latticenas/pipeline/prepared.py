@@ -55,6 +55,7 @@ __all__ = [
     "read_prepared",
     "search_table",
     "trial_split_options",
+    "trial_view",
     "write_part",
     "write_prepared",
     "write_search_table",
@@ -218,6 +219,18 @@ def read_prepared(*, record: str, train: str, val: str, test: str | None = None)
 def search_table(prepared: PreparedData) -> pd.DataFrame:
     """The rows a search may see: train then validation (never test), columns as prepared."""
     return pd.concat([prepared.dataset.train, prepared.dataset.val], ignore_index=True)
+
+
+def trial_view(prepared: PreparedData) -> Dataset:
+    """The prepared dataset indexed as the trials see it: train and validation rows carry their
+    row numbers in :func:`search_table` (train first, then validation), the numbers a trial's
+    ``val_predictions.csv`` uses; test rows are numbered after them. So trials' validation
+    predictions line up with these validation rows (:func:`latticenas.final.build_final`)."""
+    data = prepared.dataset
+    n_train, n_val = len(data.train), len(data.val)
+    parts = [part.set_axis(pd.RangeIndex(start, start + len(part))) for part, start in
+             ((data.train, 0), (data.val, n_train), (data.test, n_train + n_val))]
+    return Dataset(schema=data.schema, train=parts[0], val=parts[1], test=parts[2], source_uri=data.source_uri)
 
 
 def trial_split_options(record: Mapping[str, Any]) -> dict[str, str]:
