@@ -18,6 +18,7 @@ from latticenas.errors import LatticeNASError
 # Modules that contribute subcommands; each defines register(subparsers).
 COMMAND_MODULES = (
     "latticenas.trial_cli",
+    "latticenas.search_cli",
     "latticenas.katib.cli",
     "latticenas.runner.cli",
     "latticenas.pipeline.cli",

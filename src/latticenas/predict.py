@@ -4,12 +4,15 @@
 ``best/`` directory (or any directory with that layout). ``predict(df)`` takes the raw columns
 (extra columns are ignored, missing feature columns are an error naming them) and returns
 predictions in the target's units (regression) or class probabilities (classification).
+``save(path)`` copies ``model.keras`` and ``preprocessing.json`` of the directory it was loaded
+from into ``path``, which ``Predictor.load(path)`` then reads.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,7 @@ class Predictor:
     model: object
     schema: TableSchema
     stats: FeatureStats
+    directory: Path | None = field(default=None, compare=False)  # where it was loaded from
 
     @classmethod
     def load(cls, directory: str | Path) -> Predictor:
@@ -43,7 +47,20 @@ class Predictor:
             model=keras.models.load_model(model_path),
             schema=TableSchema.from_dict(contract["schema"]),
             stats=FeatureStats.from_dict(contract["features"]),
+            directory=directory,
         )
+
+    def save(self, path: str | Path) -> Path:
+        """Copy the model and its input contract into directory ``path`` (created); returns it."""
+        if self.directory is None:
+            raise DataError("this Predictor was not loaded from a directory; nothing to copy (use Predictor.load)")
+        target = Path(path)
+        if target.resolve() == self.directory.resolve():
+            return target
+        target.mkdir(parents=True, exist_ok=True)
+        for name in (layout.MODEL, layout.PREPROCESSING):
+            shutil.copy2(self.directory / name, target / name)
+        return target
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
         from latticenas.arch.keras_builder import as_dataset

@@ -57,6 +57,7 @@ __all__ = [
     "check_manifests",
     "dump_yaml",
     "experiment_filename",
+    "layout_files",
     "render_manifests",
     "trial_command",
     "write_manifests",
@@ -345,6 +346,14 @@ def render_manifests(space_paths: Sequence[str | Path], out_dir: str | Path = "m
                                     "list each algorithm in only one search-space file")
             origin[key] = source
             files[key] = dump_yaml(experiment, _header([source]))
+    return layout_files(files, sources, registry=registry, tag=tag)
+
+
+def layout_files(experiment_files: Mapping[str, str], sources: Sequence[str], *,
+                 registry: str | None = None, tag: str | None = None) -> dict[str, str]:
+    """``base/experiment-*.yaml`` texts plus ``base/kustomization.yaml`` and the overlays:
+    every file of the layout, path relative to the output directory -> text."""
+    files = dict(experiment_files)
     header = _header(sources)
     experiments = sorted(k.split("/", 1)[1] for k in files)
     base = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": experiments}

@@ -11,6 +11,8 @@ One module, one abstraction:
 * :mod:`.process` runs one trial program as a subprocess and collects its metric lines;
 * :mod:`.state` keeps the durable state in SQLite (``<experiment dir>/experiment.db``);
 * :mod:`.orchestrator` drives trials in parallel and stops the experiment by Katib's rules;
+* :mod:`.timebudget` is the wall-clock budget of a run (``--time-budget``): when a trial may
+  start, when running trials stop;
 * :mod:`.progress` is the terminal progress display;
 * :mod:`.report` writes the leaderboard, the progress plot and the best model's artifacts;
 * :mod:`.session` runs (or resumes) one Experiment: :func:`~.session.run_experiment`;

@@ -4,7 +4,8 @@
   Katib Experiment in MANIFEST (``--name`` picks one of several) in DIR (default
   ``experiments/<metadata.name>``). Running it again on the same DIR resumes; ``--resume --dir
   DIR`` does so without the manifest. ``--max-trials``/``--parallel`` override the budget for a
-  quick local run and are remembered in DIR. Exit 0 when the experiment succeeded, 1 when it
+  quick local run and are remembered in DIR. ``--time-budget 10m`` bounds this run's wall-clock
+  time (:mod:`latticenas.runner.timebudget`; not remembered). Exit 0 when the experiment succeeded, 1 when it
   failed (too many failed trials), 130 when interrupted.
 * ``experiment status DIR`` prints the summary and leaderboard and rewrites the report files,
   at any time, also while a run is going.
@@ -28,6 +29,9 @@ def register(subparsers) -> None:
     run.add_argument("--name", help="the Experiment to run when MANIFEST holds several")
     run.add_argument("--max-trials", type=_positive, help="override spec.maxTrialCount")
     run.add_argument("--parallel", type=_positive, help="override spec.parallelTrialCount")
+    run.add_argument("--time-budget", metavar="DURATION",
+                     help="wall-clock budget of this run, e.g. 90s, 10m, 1h: no trial starts that would "
+                          "overrun it, running trials stop at the deadline and run again on the next run")
     run.add_argument("--resume", action="store_true", help="continue the experiment stored in --dir")
     run.set_defaults(func=run_command)
     status = actions.add_parser("status", help="summary and leaderboard of an experiment directory")
@@ -49,7 +53,7 @@ def run_command(args) -> int:
     from latticenas.runner.session import run_experiment
 
     return run_experiment(args.manifest, args.dir, name=args.name, max_trials=args.max_trials,
-                          parallel=args.parallel, resume=args.resume)
+                          parallel=args.parallel, resume=args.resume, time_budget=args.time_budget)
 
 
 def status_command(args) -> int:

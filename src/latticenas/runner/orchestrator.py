@@ -20,6 +20,11 @@ Contract:
   experiment ends with exactly the trials an uninterrupted one would count.
 * Ctrl-C (KeyboardInterrupt) or any error: running trials are terminated and left in the store
   as Running, to be re-run by the next run.
+* Time budget (:mod:`.timebudget`, optional): no trial starts unless the budget allows it; at
+  the deadline running trials are terminated and put back to Created (the next run re-runs
+  them), and the experiment ends ``ExperimentTimeBudgetReached`` (Succeeded, with what
+  finished). It also ends so, without waiting for the deadline, once nothing runs and the
+  budget allows no start.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ from latticenas.runner.process import (
 )
 from latticenas.runner.progress import Progress
 from latticenas.runner.state import ExperimentStore
+from latticenas.runner.timebudget import REASON as TIME_BUDGET_REASON
+from latticenas.runner.timebudget import TimeBudget
 from latticenas.runner.trials import TrialRecord, TrialState, best_trial
 from latticenas.runner.workspace import Workspace
 
@@ -95,6 +102,7 @@ class Orchestrator:
         early_stopping: MedianStop | None,
         progress: Progress,
         on_finished: Callable[[Sequence[TrialRecord]], None] = lambda trials: None,
+        time_budget: TimeBudget | None = None,
     ) -> None:
         self.experiment = experiment
         self.workspace = workspace
@@ -103,6 +111,8 @@ class Orchestrator:
         self.early_stopping = early_stopping
         self.progress = progress
         self.on_finished = on_finished
+        self.time_budget = time_budget
+        self.out_of_time = False  # the budget refused a start
         self.threads: dict[str, threading.Thread] = {}
         self.processes: dict[str, subprocess.Popen] = {}
         self.events: queue.Queue[TrialRecord | BaseException] = queue.Queue()
@@ -126,14 +136,29 @@ class Orchestrator:
         while True:
             trials = self.store.trials()
             done = completion(self.experiment, trials, self.exhausted)
+            if self.time_budget is not None and self.time_budget.expired():
+                return self._stop_at_deadline(done)
             launched = self.launch(trials) if done is None else 0
             if not self.threads:
                 if done is not None:
                     return done
+                if self.out_of_time:
+                    return Completion(ExperimentStatus.SUCCEEDED, TIME_BUDGET_REASON)
                 if launched == 0:
                     self.exhausted = True  # the engine cannot go on with nothing running
                 continue
             self._wait()
+
+    def _stop_at_deadline(self, done: Completion | None) -> Completion:
+        """Terminate the running trials and put them back to Created for the next run."""
+        if self.threads:
+            names = ", ".join(sorted(self.threads))
+            self.progress.note(f"time budget reached: stopping {names}; they run again on the next run")
+            self._stop_trials()
+        self.threads.clear()
+        self.processes.clear()
+        self.store.reset_interrupted()
+        return done or Completion(ExperimentStatus.SUCCEEDED, TIME_BUDGET_REASON)
 
     def _wait(self) -> None:
         try:
@@ -152,6 +177,8 @@ class Orchestrator:
     def launch(self, trials: Sequence[TrialRecord]) -> int:
         """Start pending trials, then new suggestions, within the parallel and trial budgets."""
         budget = self.experiment.budget
+        if self._out_of_time(trials):
+            return 0
         active = [t for t in trials if not t.state.finished]
         slots = budget.parallel - len(self.threads)
         started = 0
@@ -169,6 +196,15 @@ class Orchestrator:
                 self.start(self.store.create_trial(self.experiment.name, suggestion.params, suggestion.attrs))
                 started += 1
         return started
+
+    def _out_of_time(self, trials: Sequence[TrialRecord]) -> bool:
+        """Whether the time budget refuses to start another trial now (noted once)."""
+        refused = self.time_budget is not None and not self.time_budget.allows_start(trials)
+        if refused and not self.out_of_time:
+            left = max(self.time_budget.remaining(), 0.0)
+            self.progress.note(f"time budget: {left:.0f}s left, too little for another trial; none starts")
+        self.out_of_time = refused
+        return refused
 
     # -- one trial -----------------------------------------------------------------------
 
@@ -200,6 +236,8 @@ class Orchestrator:
 
         def on_start(proc) -> None:
             self.processes[trial.name] = proc
+            if self.aborting.is_set():  # stopped while it was starting
+                terminate(proc, grace=3.0)
             self.store.mark_running(trial.name, proc.pid, run_id)
 
         try:
@@ -233,9 +271,13 @@ class Orchestrator:
             self.progress.note(f"resuming: {len(interrupted)} interrupted trial(s) run again: {names}")
 
     def abort(self) -> None:
+        self._stop_trials()
+        self.store.set_status(ExperimentStatus.INTERRUPTED.value, "the runner was stopped; run again to resume")
+
+    def _stop_trials(self) -> None:
+        """Terminate every running trial; their threads return without recording a state."""
         self.aborting.set()
         for proc in list(self.processes.values()):
             terminate(proc, grace=3.0)
         for thread in list(self.threads.values()):
             thread.join(timeout=10.0)
-        self.store.set_status(ExperimentStatus.INTERRUPTED.value, "the runner was stopped; run again to resume")

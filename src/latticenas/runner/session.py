@@ -6,6 +6,11 @@ under a lock, drives the trials to completion, writes the report and returns an 
 0 when the experiment succeeded, 1 when it failed. Bad input raises
 :class:`~latticenas.errors.LatticeNASError`; Ctrl-C / SIGTERM raise ``KeyboardInterrupt``
 after leaving the running trials to resume.
+
+MANIFEST is a YAML path or an Experiment already in memory (a mapping, as ``latticenas
+search`` builds it); either is checked by the project's Katib validator. ``time_budget``
+(``"10m"``, seconds, or a started :class:`~latticenas.runner.timebudget.TimeBudget`) bounds
+this run's wall-clock time by the rule of :mod:`latticenas.runner.timebudget`.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from latticenas.errors import LatticeNASError
 
@@ -21,39 +28,53 @@ FINITE_ALGORITHMS = ("grid", "hyperband")
 
 
 def run_experiment(
-    manifest: str | Path | None,
+    manifest: str | Path | Mapping[str, Any] | None,
     directory: str | Path | None = None,
     *,
     name: str | None = None,
     max_trials: int | None = None,
     parallel: int | None = None,
     resume: bool = False,
+    time_budget=None,
 ) -> int:
     """Run MANIFEST in DIRECTORY (default ``experiments/<metadata.name>``); see the module doc."""
-    from latticenas.runner.experiment import load_experiment
     from latticenas.runner.state import run_lock
+    from latticenas.runner.timebudget import TimeBudget
 
     if manifest is None and not resume:
         raise LatticeNASError("pass a MANIFEST, or --resume --dir DIR to continue a stored experiment")
     if resume and directory is None:
         raise LatticeNASError("--resume needs --dir DIR (the experiment directory to continue)")
-    experiment = load_experiment(manifest, name) if manifest else None
+    if time_budget is not None and not isinstance(time_budget, TimeBudget):
+        time_budget = TimeBudget.start(time_budget)
+    experiment = _load(manifest, name) if manifest is not None else None
     directory = Path(directory) if directory is not None else Path("experiments") / experiment.name
     if experiment is None and not (directory / "experiment.db").is_file():
         raise LatticeNASError(f"{directory}: no experiment to resume here; pass a MANIFEST")
     directory.mkdir(parents=True, exist_ok=True)
     with run_lock(directory), _sigterm_as_interrupt():
-        return _run(experiment, directory, max_trials, parallel)
+        return _run(experiment, directory, max_trials, parallel, time_budget)
 
 
-def _run(experiment, directory: Path, max_trials: int | None, parallel: int | None) -> int:
+def _load(manifest, name: str | None):
+    """A manifest file, or an Experiment mapping built in memory, checked and parsed."""
+    from latticenas.runner.experiment import check_with_validator, load_experiment, parse_experiment
+
+    if not isinstance(manifest, Mapping):
+        return load_experiment(manifest, name)
+    source = f"experiment {(manifest.get('metadata') or {}).get('name', '?')}"
+    check_with_validator(dict(manifest), source)
+    return parse_experiment(manifest)
+
+
+def _run(experiment, directory: Path, max_trials: int | None, parallel: int | None, time_budget) -> int:
     from latticenas.runner.orchestrator import ExperimentStatus
     from latticenas.runner.report import write_report
     from latticenas.runner.workspace import open_for_run
 
     workspace, store, experiment = open_for_run(experiment, directory, max_trials, parallel)
     try:
-        done = _execute(experiment, workspace, store)
+        done = _execute(experiment, workspace, store, time_budget)
         if done.status is ExperimentStatus.SUCCEEDED:
             _build_final(experiment, workspace, store.trials())
         print(write_report(workspace, experiment, store.trials(), f"{done.status.value} ({done.reason})"))
@@ -62,7 +83,7 @@ def _run(experiment, directory: Path, max_trials: int | None, parallel: int | No
     return 0 if done.status is ExperimentStatus.SUCCEEDED else 1
 
 
-def _execute(experiment, workspace, store):
+def _execute(experiment, workspace, store, time_budget=None):
     """Check what can be checked before a trial runs, then drive the trials to completion."""
     from latticenas.runner.algorithms import create_engine
     from latticenas.runner.earlystop import create_early_stopping
@@ -73,16 +94,17 @@ def _execute(experiment, workspace, store):
 
     engine = create_engine(experiment)
     early_stopping = create_early_stopping(experiment.early_stopping, experiment.objective)
-    _check_budget(experiment)
+    _check_budget(experiment, time_budget)
     check_command(experiment)
     for warning in engine.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     trials = store.trials()
-    print(_banner(experiment, workspace.directory, trials), file=sys.stderr)
+    print(_banner(experiment, workspace.directory, trials, time_budget), file=sys.stderr)
     progress = Progress(experiment, experiment.budget.max_trials, sum(t.state.finished for t in trials))
     orchestrator = Orchestrator(
         experiment, workspace, store, engine, early_stopping, progress,
         on_finished=lambda trials: write_leaderboard(workspace, experiment, leaderboard(experiment, trials)),
+        time_budget=time_budget,
     )
     try:
         return orchestrator.run()
@@ -113,16 +135,20 @@ def _build_final(experiment, workspace, trials) -> None:
         print(f"warning: no final model: {exc}", file=sys.stderr)
 
 
-def _check_budget(experiment) -> None:
-    if experiment.budget.max_trials is None and experiment.algorithm.name not in FINITE_ALGORITHMS:
+def _check_budget(experiment, time_budget=None) -> None:
+    endless = experiment.budget.max_trials is None and experiment.algorithm.name not in FINITE_ALGORITHMS
+    if endless and time_budget is None:
         raise LatticeNASError(
-            "spec.maxTrialCount is not set, so the search would never end; set it or pass --max-trials N"
+            "spec.maxTrialCount is not set, so the search would never end; set it, "
+            "or pass --max-trials N or --time-budget DURATION"
         )
 
 
-def _banner(experiment, directory: Path, trials) -> str:
+def _banner(experiment, directory: Path, trials, time_budget=None) -> str:
     budget = experiment.budget
     limit = f"up to {budget.max_trials} trials" if budget.max_trials else "until the search space is done"
+    if time_budget is not None:
+        limit += f" within {time_budget.describe()}"
     resumed = f", resuming after {sum(t.state.finished for t in trials)} finished trial(s)" if trials else ""
     return (
         f"experiment {experiment.name}: {experiment.algorithm.name}, {limit}, "
