@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 MANIFEST ?= manifests/base/experiment-random.yaml
 EXPERIMENT_DIR ?= experiments/demo
 
-.PHONY: setup demo trial pipeline test benchmark manifests clean
+.PHONY: setup demo trial pipeline test benchmark benchmark-quality manifests clean
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
@@ -36,9 +36,16 @@ pipeline: setup ## the whole Kubeflow pipeline on this machine (kfp.local), smal
 test: setup ## the whole test suite
 	$(BIN)/pytest -q
 
-benchmark: setup ## lattice vs MLP throughput, runner overhead (see benchmarks/README.md)
+benchmark: setup ## lattice vs MLP throughput, fused vs sequential training, runner overhead (see benchmarks/README.md)
 	$(BIN)/python benchmarks/trial_throughput.py
+	$(BIN)/python benchmarks/fused_throughput.py
 	$(BIN)/python benchmarks/runner_overhead.py
+
+benchmark-quality: setup ## final model vs HistGradientBoosting on fixed splits (about 1.5 h on 2 cores)
+	$(BIN)/python benchmarks/quality.py ames --seeds 0,1,2 --max-trials 24 --dir experiments/quality
+	$(BIN)/python benchmarks/quality.py chile --max-trials 24 --dir experiments/quality
+	$(BIN)/python benchmarks/quality.py hi --max-trials 12 --dir experiments/quality
+	$(BIN)/python benchmarks/quality.py computers --max-trials 16 --dir experiments/quality
 
 manifests: setup ## regenerate the Katib manifests from search_spaces/ames.yaml
 	$(BIN)/latticenas manifests generate

@@ -323,7 +323,7 @@ def _run_local(manifest: Mapping[str, Any], manifest_path: Path, run_dir: Path):
     from latticenas.runner.session import run_experiment
     from latticenas.runner.workspace import open_for_status
 
-    code = run_experiment(manifest_path, run_dir)
+    code = run_experiment(manifest_path, run_dir, final_model=False)  # aggregate builds the final model
     workspace, store, experiment = open_for_status(run_dir)
     try:
         row = store.experiment() or {}

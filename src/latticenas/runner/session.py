@@ -36,8 +36,12 @@ def run_experiment(
     parallel: int | None = None,
     resume: bool = False,
     time_budget=None,
+    final_model: bool = True,
 ) -> int:
-    """Run MANIFEST in DIRECTORY (default ``experiments/<metadata.name>``); see the module doc."""
+    """Run MANIFEST in DIRECTORY (default ``experiments/<metadata.name>``); see the module doc.
+
+    ``final_model=False`` skips building ``DIRECTORY/final/`` (the pipeline's aggregate step
+    builds its own from the pipeline's rows)."""
     from latticenas.runner.state import run_lock
     from latticenas.runner.timebudget import TimeBudget
 
@@ -53,7 +57,7 @@ def run_experiment(
         raise LatticeNASError(f"{directory}: no experiment to resume here; pass a MANIFEST")
     directory.mkdir(parents=True, exist_ok=True)
     with run_lock(directory), _sigterm_as_interrupt():
-        return _run(experiment, directory, max_trials, parallel, time_budget)
+        return _run(experiment, directory, max_trials, parallel, time_budget, final_model)
 
 
 def _load(manifest, name: str | None):
@@ -67,7 +71,8 @@ def _load(manifest, name: str | None):
     return parse_experiment(manifest)
 
 
-def _run(experiment, directory: Path, max_trials: int | None, parallel: int | None, time_budget) -> int:
+def _run(experiment, directory: Path, max_trials: int | None, parallel: int | None, time_budget,
+         final_model: bool = True) -> int:
     from latticenas.runner.orchestrator import ExperimentStatus
     from latticenas.runner.report import write_report
     from latticenas.runner.workspace import open_for_run
@@ -75,7 +80,7 @@ def _run(experiment, directory: Path, max_trials: int | None, parallel: int | No
     workspace, store, experiment = open_for_run(experiment, directory, max_trials, parallel)
     try:
         done = _execute(experiment, workspace, store, time_budget)
-        if done.status is ExperimentStatus.SUCCEEDED:
+        if done.status is ExperimentStatus.SUCCEEDED and final_model:
             _build_final(experiment, workspace, store.trials())
         print(write_report(workspace, experiment, store.trials(), f"{done.status.value} ({done.reason})"))
     finally:
