@@ -798,14 +798,14 @@ def _quantity(text: str) -> Decimal | None:
 
 
 def _grid_size(p: Parameter) -> int:
+    """Grid points of one parameter, as Katib's grid service enumerates them."""
+    from latticenas.katib.rules.grid import double_points, int_points
+
     if not p.is_numeric:
         return len(p.values)
     if p.type is ParameterType.INT:
-        return len(range(int(p.min), int(p.max) + 1, int(p.step or 1)))
-    count = max(0, math.ceil((p.max + p.step - p.min) / p.step))
-    if count and p.min + (count - 1) * p.step > p.max:
-        count -= 1
-    return count
+        return len(int_points(int(p.min), int(p.max), p.step))
+    return len(double_points(p.min, p.max, p.step))
 
 
 def _lower(p: Parameter) -> float | None:

@@ -15,10 +15,12 @@ from latticenas.katib.validate import (
     Issue,
     grid_combinations,
     hyperband_plan,
+    check_experiment,
     validate_documents,
     validate_experiment,
     validate_file,
 )
+from latticenas.katib.rules import Severity
 
 REPO = Path(__file__).resolve().parents[2]
 POD = ("spec", "trialTemplate", "trialSpec", "spec", "template", "spec")
@@ -110,6 +112,35 @@ def _cmaes_single_numeric(exp: dict) -> None:
                                  or any(f"{{trialParameters.{n}}}" in w for n in (*kept, "trialName"))]
 
 
+def _custom_collector_relative(exp: dict) -> None:
+    exp["spec"]["metricsCollectorSpec"] = {
+        "collector": {"kind": "Custom", "customCollector": {"name": "collector", "image": "c:1"}},
+        "source": {"fileSystemPath": {"path": "metrics/out.log", "kind": "File"}},
+    }
+
+
+def _pbt(exp: dict, **settings: str | None) -> None:
+    exp["spec"]["algorithm"] = {"algorithmName": "pbt", "algorithmSettings": []}
+    defaults = {"suggestion_trial_dir": "/var/log/katib/checkpoints/", "n_population": "40",
+                "truncation_threshold": "0.2"}
+    for name, value in {**defaults, **settings}.items():
+        setting(exp, name, value)
+    exp["spec"].pop("earlyStopping", None)
+
+
+def _as_script(exp: dict, tail: str) -> None:
+    """The command as one ``sh -c`` script (what Katib keeps as it is), plus ``tail``."""
+    words = container(exp)["command"]
+    container(exp)["command"] = ["sh", "-c", " ".join(words) + tail]
+
+
+def _quoted_value_with_quote(exp: dict) -> None:
+    command = container(exp)["command"]
+    at = next(i for i, w in enumerate(command) if w.startswith("--activation="))
+    command[at] = '--activation="${trialParameters.activation}"'
+    param(exp, "activation")["feasibleSpace"]["list"].append('say "hi"')
+
+
 def _grid_double_without_step(exp: dict) -> None:
     p = param(exp, "learning_rate")
     p["parameterType"] = "double"
@@ -146,9 +177,6 @@ CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
     ("objective-in-additional", "random",
      lambda e: e["spec"]["objective"]["additionalMetricNames"].append("val-rmse"),
      "spec.objective.additionalMetricNames", "contains the objective metric"),
-    ("additional-duplicate", "random",
-     lambda e: e["spec"]["objective"]["additionalMetricNames"].insert(1, "val-rmsle"),
-     "spec.objective.additionalMetricNames[1]", "listed twice"),
     ("algorithm-unknown", "random", _set(("spec", "algorithm", "algorithmName"), "bayesian"),
      "spec.algorithm.algorithmName", "not an algorithm Katib installs"),
     ("early-stopping-unknown", "random",
@@ -165,8 +193,6 @@ CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
      "spec.algorithm.algorithmSettings[1]", "(0, 1)"),
     ("cmaes-restart", "cmaes", lambda e: setting(e, "restart_strategy", "None"),
      "spec.algorithm.algorithmSettings[1]", "ipop, bipop, none"),
-    ("sobol-setting", "sobol", lambda e: setting(e, "random_state", "1"),
-     "spec.algorithm.algorithmSettings[0]", "unknown setting for sobol"),
     ("resume-policy", "random", _set(("spec", "resumePolicy"), "Always"), "spec.resumePolicy",
      "not a resume policy"),
     ("parameters-empty", "random", _set(("spec", "parameters"), []), "spec.parameters",
@@ -205,11 +231,6 @@ CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
     ("unquoted-number", "random",
      lambda e: param(e, "p_lateral_connection")["feasibleSpace"].update(min=0.05),
      "spec.parameters[3].feasibleSpace.min", "must be a string"),
-    ("unknown-spec-field", "random", lambda e: e["spec"].update(paralelTrialCount=2),
-     "spec.paralelTrialCount", "did you mean 'parallelTrialCount'"),
-    ("unknown-template-field", "random",
-     lambda e: e["spec"]["trialTemplate"].update(primaryContainer="trial"),
-     "spec.trialTemplate.primaryContainer", "unknown field"),
     ("primary-container-missing", "random",
      _delete(("spec", "trialTemplate", "primaryContainerName")),
      "spec.trialTemplate.primaryContainerName", "is missing"),
@@ -257,10 +278,6 @@ CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
     ("filter-invalid", "random",
      _set(("spec", "metricsCollectorSpec", "source", "filter", "metricsFormat"), ["(["]),
      "spec.metricsCollectorSpec.source.filter.metricsFormat[0]", "invalid filter"),
-    ("filter-misses-lines", "random",
-     _set(("spec", "metricsCollectorSpec", "source", "filter", "metricsFormat"),
-          [r"([\w|-]+):\s*(\d+)"]),
-     "spec.metricsCollectorSpec.source.filter.metricsFormat", "no filter reads the line"),
     ("cmaes-one-numeric", "cmaes", _cmaes_single_numeric, "spec.parameters",
      "at least two int or double parameters"),
     ("bayesopt-double-min-zero", "bayesianoptimization",
@@ -284,6 +301,99 @@ CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
     ("hyperband-discrete-float", "hyperband",
      lambda e: param(e, "batch_size")["feasibleSpace"]["list"].append("0.5"),
      "spec.parameters[6].feasibleSpace.list", "reads discrete values as integers"),
+    ("hyperband-r-l-below-one", "hyperband", lambda e: setting(e, "r_l", "0.5"),
+     "spec.algorithm.algorithmSettings[2]", "must be >= 1"),
+    ("filter-semicolon", "random",
+     _set(("spec", "metricsCollectorSpec", "source", "filter", "metricsFormat"),
+          [r"([\w-]+)\s*[=;]\s*(\d+)"]),
+     "spec.metricsCollectorSpec.source.filter.metricsFormat[0]", "contains ';'"),
+    ("filter-look-ahead", "random",
+     _set(("spec", "metricsCollectorSpec", "source", "filter", "metricsFormat"),
+          [r"(?=v)([\w-]+)=(\d+)"]),
+     "spec.metricsCollectorSpec.source.filter.metricsFormat[0]", "invalid filter"),
+    ("custom-collector-relative-path", "random", _custom_collector_relative,
+     "spec.metricsCollectorSpec.source.fileSystemPath", "absolute path"),
+    ("int-min-float-optuna", "multivariate-tpe",
+     lambda e: param(e, "maximum_levels")["feasibleSpace"].update(min="1.0"),
+     "spec.parameters[0].feasibleSpace.min", "as Katib's Optuna service reads it"),
+    ("int-min-float-goptuna", "sobol",
+     lambda e: param(e, "maximum_levels")["feasibleSpace"].update(min="1.0"),
+     "spec.parameters[0].feasibleSpace.min", "goptuna"),
+    ("pbt-resample-probability", "random", lambda e: _pbt(e, resample_probability="0.5"),
+     "spec.algorithm.algorithmSettings[3]", "compares its text with numbers"),
+    ("pbt-population", "random", lambda e: _pbt(e, n_population="4"),
+     "spec.algorithm.algorithmSettings[1]", "n_population='4' must be >= 5"),
+    ("pbt-missing-setting", "random", lambda e: _pbt(e, truncation_threshold=None),
+     "spec.algorithm.algorithmSettings", "needs the truncation_threshold setting"),
+    ("pbt-double-without-step", "random", lambda e: _pbt(e),
+     "spec.parameters[3].feasibleSpace.step", "pbt samples"),
+    ("enas-unknown-setting", "random", _set(("spec", "algorithm", "algorithmName"), "enas"),
+     "spec.algorithm.algorithmSettings[0]", "unknown setting for enas"),
+    ("enas-needs-nas-config", "random", _set(("spec", "algorithm", "algorithmName"), "enas"),
+     "spec.nasConfig", "needs nasConfig"),
+    ("darts-epochs", "random",
+     lambda e: (e["spec"]["algorithm"].update(algorithmName="darts"), setting(e, "num_epochs", "0")),
+     "spec.algorithm.algorithmSettings[1]", "num_epochs='0' must be >= 1"),
+    ("argument-quote-open", "random", lambda e: container(e)["command"].append('--target="price'),
+     "spec.trialTemplate.trialSpec.spec.template.spec.containers[0].command[23]",
+     "leaves double quotes open"),
+    ("script-quote-open", "random", lambda e: _as_script(e, " --seed='1"),
+     "spec.trialTemplate.trialSpec.spec.template.spec.containers[0].command[2]",
+     "leaves single quotes open"),
+    ("value-breaks-double-quotes", "random", _quoted_value_with_quote,
+     "spec.parameters[5].feasibleSpace.list[4]", "lands in double quotes"),
+]
+
+
+# Katib admits these but ignores or changes something: a warning, never an error.
+# (id, algorithm, mutation, expected warning path, message substring)
+WARNING_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
+    ("additional-duplicate", "random",
+     lambda e: e["spec"]["objective"]["additionalMetricNames"].insert(1, "val-rmsle"),
+     "spec.objective.additionalMetricNames[1]", "listed twice"),
+    ("sobol-setting", "sobol", lambda e: setting(e, "random_state", "1"),
+     "spec.algorithm.algorithmSettings[0]", "unknown setting for sobol"),
+    ("unknown-spec-field", "random", lambda e: e["spec"].update(paralelTrialCount=2),
+     "spec.paralelTrialCount", "did you mean 'parallelTrialCount'"),
+    ("unknown-template-field", "random",
+     lambda e: e["spec"]["trialTemplate"].update(primaryContainer="trial"),
+     "spec.trialTemplate.primaryContainer", "unknown field"),
+    ("filter-misses-lines", "random",
+     _set(("spec", "metricsCollectorSpec", "source", "filter", "metricsFormat"),
+          [r"([\w|-]+):\s*(\d+)"]),
+     "spec.metricsCollectorSpec.source.filter.metricsFormat", "no filter reads the line"),
+    ("cmaes-log-uniform", "cmaes", lambda e: None,
+     "spec.parameters[4].feasibleSpace.distribution", "ignores logUniform"),
+    ("optuna-log-min-zero", "multivariate-tpe",
+     lambda e: param(e, "learning_rate")["feasibleSpace"].update(min="0"),
+     "spec.parameters[4].feasibleSpace.min", "raises min to 1e-10"),
+    ("hyperband-stall", "hyperband", lambda e: e["spec"].update(maxTrialCount=13),
+     "spec.maxTrialCount", "set maxTrialCount: 10"),
+    ("hyperband-without-max-trials", "hyperband", _delete(("spec", "maxTrialCount")),
+     "spec.maxTrialCount", "would stall"),
+    ("hyperband-early-stopping", "hyperband",
+     lambda e: e["spec"].update(earlyStopping={"algorithmName": "medianstop"}),
+     "spec.earlyStopping", "stalls the Experiment"),
+    ("hyperband-eta-fraction", "hyperband", lambda e: setting(e, "eta", "3.5"),
+     "spec.algorithm.algorithmSettings[2]", "computes with 3.5"),
+    ("grid-without-max-trials", "grid", _delete(("spec", "maxTrialCount")),
+     "spec.maxTrialCount", "never ends a grid Experiment"),
+    ("setting-twice", "random", lambda e: e["spec"]["algorithm"]["algorithmSettings"].append(
+        {"name": "random_state", "value": "7"}),
+     "spec.algorithm.algorithmSettings[1].name", "given twice"),
+    ("categorical-duplicate", "random",
+     lambda e: param(e, "activation")["feasibleSpace"]["list"].append("relu"),
+     "spec.parameters[5].feasibleSpace.list[4]", "listed twice"),
+    ("metric-strategy-unknown", "random",
+     lambda e: e["spec"]["objective"]["metricStrategies"].append({"name": "val-mse", "value": "min"}),
+     "spec.objective.metricStrategies[10].name", "never uses it"),
+    ("argument-expanded", "random", lambda e: container(e)["command"].append("--note=$HOME"),
+     "spec.trialTemplate.trialSpec.spec.template.spec.containers[0].command[23]", "expands"),
+    ("script-several-commands", "random", lambda e: _as_script(e, "; echo done"),
+     "spec.trialTemplate.trialSpec.spec.template.spec.containers[0].command[2]",
+     "only its last command's output"),
+    ("sobol-ignores-settings", "sobol", lambda e: setting(e, "n_startup_trials", "3"),
+     "spec.algorithm.algorithmSettings[0]", "goptuna's sobol sampler takes no settings"),
 ]
 
 
@@ -312,6 +422,32 @@ def test_broken_manifest_is_rejected(load: Callable[[str], dict], algorithm: str
         assert "; " in issue.message, issue
 
 
+@pytest.mark.parametrize(("algorithm", "mutate", "path", "text"),
+                         [case[1:] for case in WARNING_CASES], ids=[case[0] for case in WARNING_CASES])
+def test_admitted_but_ignored_is_a_warning(load: Callable[[str], dict], algorithm: str,
+                                           mutate: Callable[[dict], None], path: str, text: str) -> None:
+    exp = load(algorithm)
+    mutate(exp)
+    assert validate_experiment(exp) == [], "Katib admits this, so it must not be an error"
+    found = check_experiment(exp)
+    matching = [i for i in found if i.path == path and text in i.message]
+    assert matching and all(i.severity is Severity.WARNING for i in matching), "\n".join(map(str, found))
+    for issue in found:
+        assert "; " in issue.message, issue
+
+
+def test_strict_turns_warnings_into_errors(tmp_path: Path, load: Callable[[str], dict]) -> None:
+    exp = load("sobol")
+    setting(exp, "n_startup_trials", "3")
+    path = tmp_path / "sobol.yaml"
+    path.write_text(yaml.safe_dump(exp), encoding="utf-8")
+    (lenient,) = validate_file(path)
+    assert lenient.ok and any("takes no settings" in w.message for w in lenient.warnings)
+    (strict,) = validate_file(path, strict=True)
+    assert not strict.ok and not strict.warnings
+    assert {i.message for i in strict.issues} == {w.message for w in lenient.warnings}
+
+
 def test_issue_formats_as_path_and_message() -> None:
     issue = Issue("spec.parallelTrialCount", "0 must be greater than 0; set it")
     assert str(issue) == "spec.parallelTrialCount: 0 must be greater than 0; set it"
@@ -326,10 +462,11 @@ def test_missing_spec(experiment: dict) -> None:
     assert any(i.path == "spec" for i in validate_experiment(experiment))
 
 
-def test_hyperband_plan_matches_katib() -> None:
-    # r_l 25, eta 3: s_max = int(log 25 / log 3) = 2, so 3**2 parallel trials; the first
-    # bracket runs 9 configurations, promotes 3, then 1.
-    assert hyperband_plan(25, 3) == {"s_max": 2, "min_parallel": 9, "first_bracket_trials": 13,
+def test_hyperband_plan_is_what_a_katib_controller_completes() -> None:
+    # r_l 25, eta 3: s_max = int(log 25 / log 3) = 2, so 3**2 parallel trials; a Katib
+    # controller runs rung 0 (9 configurations, resource int(25 / 9) = 2) and accepts exactly one
+    # promotion (the last trial of maxTrialCount): 10 trials.
+    assert hyperband_plan(25, 3) == {"s_max": 2, "min_parallel": 9, "first_bracket_trials": 10,
                                      "first_rung_resource": 2}
     assert hyperband_plan(2, 2)["min_parallel"] == 2  # Katib's own hyperband example
 
@@ -337,10 +474,13 @@ def test_hyperband_plan_matches_katib() -> None:
 def test_grid_combinations_follow_katib() -> None:
     params = [
         {"parameterType": "int", "feasibleSpace": {"min": "1", "max": "4"}},  # step 1: 4
-        {"parameterType": "double", "feasibleSpace": {"min": "0.1", "max": "0.5", "step": "0.2"}},
+        {"parameterType": "double", "feasibleSpace": {"min": "0", "max": "0.75", "step": "0.25"}},
         {"parameterType": "categorical", "feasibleSpace": {"list": ["a", "b"]}},
     ]
-    assert grid_combinations(params) == 4 * 3 * 2
+    assert grid_combinations(params) == 4 * 4 * 2
+    # numpy.arange(0.1, 0.7, 0.2) ends at 0.5000000000000001 > 0.5, which Katib drops: 2 points
+    params[1]["feasibleSpace"].update(min="0.1", max="0.5", step="0.2")
+    assert grid_combinations(params) == 4 * 2 * 2
     params[1]["feasibleSpace"].pop("step")
     assert grid_combinations(params) is None
 

@@ -10,8 +10,9 @@ import pytest
 from runner_helpers import experiment_manifest
 
 from latticenas.errors import ManifestError
+from latticenas.katib.rules import hyperband as hb
+from latticenas.katib.rules.grid import GridOrder
 from latticenas.runner.algorithms import ENGINES, create_engine
-from latticenas.runner.algorithms.hyperband import schedule
 from latticenas.runner.experiment import Parameter, ParameterType, parse_experiment
 from latticenas.runner.trials import TrialRecord, TrialState
 
@@ -84,7 +85,7 @@ def test_every_katib_algorithm_name_is_served():
     assert set(SETTINGS) == set(ENGINES)
 
 
-@pytest.mark.parametrize("algorithm", sorted(SETTINGS))
+@pytest.mark.parametrize("algorithm", sorted(set(SETTINGS) - {"hyperband"}))
 def test_suggestions_lie_in_the_feasible_space(algorithm):
     experiment, engine = engine_for(algorithm, space=GRID_SPACE if algorithm == "grid" else SPACE)
     history = simulate(engine, rounds=4 if algorithm == "bayesianoptimization" else 6)
@@ -119,38 +120,126 @@ def test_grid_needs_steps_for_doubles():
         engine_for("grid", space=SPACE[:1])
 
 
-def test_hyperband_schedule_matches_katib():
-    brackets = schedule(9, 3)
-    assert [[(r.size, int(r.resource + 1e-9)) for r in rungs] for rungs in brackets] == [
+def test_grid_order_is_katib_grid_samplers():
+    # Katib's optuna service (optuna 3.3.0): RandomState(random_state).choice(unvisited ids)
+    experiment, engine = engine_for("grid", space=GRID_SPACE, settings={"random_state": 7}, max_trials=18)
+    first = engine.suggest([], 1).items[0]
+    expected = GridOrder(18, 7).ask([], [])
+    assert first.attrs["grid"] == {"id": expected[0], "population": 18}
+    # the grid is the product over the names in sorted order: act, units, x
+    combos = list(itertools.product(("relu", "elu"), (2, 4, 6), (0.1, 0.2, 0.3)))
+    assert dict(zip(["act", "units", "x"], combos[expected[0]])) == dict(first.params)
+
+
+def test_a_rebuilt_grid_continues_its_sequence():
+    _, engine = engine_for("grid", space=GRID_SPACE, max_trials=18)
+    whole = simulate(engine, rounds=9, batch=2)
+    _, again = engine_for("grid", space=GRID_SPACE, max_trials=18)
+    assert again.suggest(whole[:6], 2).items == engine.suggest(whole[:6], 2).items
+    assert [t.params for t in whole[6:8]] == [s.params for s in again.suggest(whole[:6], 2).items]
+
+
+def test_hyperband_service_schedule_matches_katib():
+    # truncated resources (int(float(str(r)))), n from the bracket: 9@1, 3@3, 1@9 ...
+    brackets = hb.service_schedule(9, 3)
+    assert [[(r.size, r.resource) for r in rungs] for rungs in brackets] == [
         [(9, 1), (3, 3), (1, 9)],
         [(5, 3), (2, 9)],
         [(3, 9)],
     ]
+    # the project's r_l=25: Katib gives 9@2, 3@6, 1@18 (int(25/9) = 2, then 2*3, 2*9)
+    assert [(r.size, r.resource) for r in hb.service_schedule(25, 3)[0]] == [(9, 2), (3, 6), (1, 18)]
+    assert hb.s_max(243, 3) == 4  # log(243)/log(3) = 4.999..., no epsilon
 
 
 def test_hyperband_promotes_the_best_of_a_finished_rung():
     _, engine = engine_for("hyperband")
-    first = engine.suggest([], 20)
+    first = engine.suggest([], 9)
     assert len(first.items) == 9 and {s.params["epochs"] for s in first.items} == {1}
     history = [TrialRecord(i + 1, f"t{i}", s.params, TrialState.RUNNING, engine_attrs=s.attrs) for i, s in enumerate(first.items)]
-    assert engine.suggest(history, 5).items == ()  # waits for the rung to finish
+    assert engine.suggest(history, 1).items == ()  # waits for the rung to finish
     finished = [
-        TrialRecord(t.index, t.name, t.params, TrialState.SUCCEEDED, {"loss": (float(t.index),)}, float(t.index), engine_attrs=t.engine_attrs)
+        TrialRecord(t.index, t.name, t.params, TrialState.SUCCEEDED, {"loss": (float(10 - t.index),)}, float(10 - t.index), engine_attrs=t.engine_attrs)
         for t in history
     ]
-    promoted = engine.suggest(finished, 5).items
-    assert [s.attrs["hyperband"]["config"] for s in promoted] == [0, 1, 2]
-    assert all(s.params["epochs"] == 3 for s in promoted)
-    assert [{k: v for k, v in s.params.items() if k != "epochs"} for s in promoted] == [
-        {k: v for k, v in finished[i].params.items() if k != "epochs"} for i in range(3)
-    ]
+    (promoted,) = engine.suggest(finished, 1).items  # the controller's request when one trial is left
+    assert promoted.params["epochs"] == 3 and promoted.attrs["hyperband"]["config"] == 8
+    assert {k: v for k, v in promoted.params.items() if k != "epochs"} == {
+        k: v for k, v in finished[8].params.items() if k != "epochs"}
+    stalled = engine.suggest(finished, 9)  # Katib's service answers ceil(9 / 3) = 3 to 9
+    assert stalled.items == () and stalled.exhausted and "rejects the reply" in stalled.stalled
 
 
-def test_hyperband_runs_its_whole_plan_then_ends():
+def test_hyperband_samples_as_katibs_service():
+    # uniform between min and max, step and logUniform ignored, discrete values as integers
     _, engine = engine_for("hyperband")
-    history = simulate(engine, rounds=40, batch=9)
-    assert len(history) == 9 + 3 + 1 + 5 + 2 + 3
-    assert engine.suggest(history, 1).exhausted
+    items = engine.suggest([], 40).items
+    units = {s.params["units"] for s in items}
+    assert units <= set(range(2, 11)) and units - {2, 4, 6, 8, 10}, "step is ignored"
+    assert all(0.0001 <= s.params["lr"] <= 0.1 for s in items)
+    assert sum(s.params["lr"] < 0.01 for s in items) < 15, "logUniform is ignored: uniform"
+    assert {s.params["act"] for s in items} <= {"relu", "elu", "gelu"}
+
+
+def test_hyperband_stalls_when_a_rung_trial_fails():
+    _, engine = engine_for("hyperband")
+    first = engine.suggest([], 9).items
+    history = [TrialRecord(i + 1, f"t{i}", s.params, TrialState.SUCCEEDED if i else TrialState.FAILED,
+                           objective=None if i == 0 else float(i), engine_attrs=s.attrs)
+               for i, s in enumerate(first)]
+    answer = engine.suggest(history, 1)
+    assert answer.exhausted and "t0 did not succeed" in answer.stalled
+
+
+def drive(engine, parallel: int, max_trials: int | None) -> tuple[list[TrialRecord], str]:
+    """Katib's controller against the engine: request min(parallel, max - finished) - running
+    whenever a slot is free; trials finish one at a time, oldest first."""
+    history: list[TrialRecord] = []
+    for _ in range(10_000):
+        finished = [t for t in history if t.state.finished]
+        if max_trials is not None and len(finished) >= max_trials:
+            return history, ""
+        running = len(history) - len(finished)
+        room = (parallel if max_trials is None else min(parallel, max_trials - len(finished))) - running
+        answer = engine.suggest(history, room) if room > 0 else None
+        if answer is not None and answer.items:
+            for s in answer.items:
+                history.append(TrialRecord(len(history) + 1, f"t{len(history) + 1}", s.params, TrialState.RUNNING, engine_attrs=s.attrs))
+            continue
+        if answer is not None and answer.exhausted:
+            return history, answer.stalled
+        oldest = next(t for t in history if not t.state.finished)
+        value = loss(oldest.params) + oldest.params["epochs"] / 1000
+        history[oldest.index - 1] = TrialRecord(oldest.index, oldest.name, oldest.params, TrialState.SUCCEEDED,
+                                                {"loss": (value,)}, value, engine_attrs=oldest.engine_attrs)
+    raise AssertionError("the exchange did not settle")
+
+
+@pytest.mark.parametrize("r_l", [2, 3, 5, 9, 10, 25, 27, 30])
+@pytest.mark.parametrize("eta", [2, 3, 4])
+def test_hyperband_engine_follows_katibs_exchange(r_l, eta):
+    settings = {"r_l": r_l, "eta": eta, "resource_name": "epochs"}
+    space = [*SPACE[:3], {"name": "epochs", "parameterType": "int", "feasibleSpace": {"min": "1", "max": str(r_l)}}]
+    least = hb.min_parallel(r_l, eta)
+    for parallel, max_trials in [(least, least), (least, least + 1), (least, least + 4), (least + 1, None)]:
+        _, engine = engine_for("hyperband", space=space, settings=settings, max_trials=max_trials, parallel=parallel)
+        history, stalled = drive(engine, parallel, max_trials)
+        played = hb.exchange({k: str(v) for k, v in settings.items()}, parallel, max_trials)
+        rungs = [(t.engine_attrs["hyperband"]["bracket"], t.engine_attrs["hyperband"]["rung"], t.params["epochs"]) for t in history]
+        expected = [(r.bracket, r.rung, r.resource) for r in played.rungs for _ in range(r.size)]
+        assert rungs == expected, (parallel, max_trials)
+        assert (stalled == "") == played.completes, (parallel, max_trials, stalled)
+
+
+def test_the_budget_rule_completes_on_katib():
+    for r_l in range(2, 100):
+        for eta in (2, 3, 4, 5):
+            parallel, max_trials = hb.budget(r_l, eta, 2)
+            assert parallel >= hb.min_parallel(r_l, eta)
+            played = hb.exchange({"r_l": str(r_l), "eta": str(eta), "resource_name": "e"}, parallel, max_trials)
+            assert played.completes and played.trials == max_trials
+            assert not hb.exchange({"r_l": str(r_l), "eta": str(eta), "resource_name": "e"},
+                                   parallel, max_trials + 1).completes
 
 
 @pytest.mark.parametrize(

@@ -251,11 +251,13 @@ def test_hyperband_runs_its_brackets_through_the_runner(tmp_path, cli):
         {"name": "level", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}},
     ]
     settings = {"r_l": 3, "eta": 3, "resource_name": "level"}
-    manifest = experiment_manifest(algorithm="hyperband", settings=settings, parameters=parameters, max_trials=None, parallel=3)
+    # Katib's controller accepts a promotion only when it asks for exactly one trial, i.e. with one
+    # trial of maxTrialCount left (katib.rules.hyperband): parallel 3 -> maxTrialCount 4
+    manifest = experiment_manifest(algorithm="hyperband", settings=settings, parameters=parameters, max_trials=4, parallel=3)
     code, out, _ = cli("experiment", "run", write_manifest(tmp_path, manifest), "--dir", tmp_path / "exp")
-    assert code == 0 and "ExperimentSuggestionEndReached" in out
+    assert code == 0 and "ExperimentMaxTrialsReached" in out
     rows = trial_rows(tmp_path / "exp")
     levels = [json.loads(r["params"])["level"] for r in rows]
-    assert levels == [1, 1, 1, 3, 3, 3]  # bracket 1: 3 at 1 -> best 1 at 3; bracket 0: 2 at 3
+    assert levels == [1, 1, 1, 3]  # bracket 1: 3 at level 1 -> the best one promoted to level 3
     first_rung = sorted(rows[:3], key=lambda r: r["objective"])
     assert json.loads(rows[3]["params"])["x"] == json.loads(first_rung[0]["params"])["x"]

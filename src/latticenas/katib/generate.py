@@ -181,7 +181,7 @@ def _trial_spec(space: SearchSpace, names: Sequence[str], image: str) -> dict[st
 def build_experiment(space: SearchSpace, algorithm: Algorithm | str, *,
                      image: str | None = None) -> dict[str, Any]:
     """The Katib Experiment for one algorithm of ``space`` (a plain dict, ready for YAML)."""
-    from latticenas.katib.validate import hyperband_plan
+    from latticenas.katib.rules import hyperband
 
     algorithm = Algorithm(algorithm)
     config = space.algorithm(algorithm)
@@ -190,9 +190,10 @@ def build_experiment(space: SearchSpace, algorithm: Algorithm | str, *,
     parallel, max_trials = budget.parallel_trials, budget.max_trials
     if algorithm is Algorithm.HYPERBAND:
         settings = config.settings_dict
-        plan = hyperband_plan(float(settings["r_l"]), int(float(settings["eta"])))
-        parallel = max(parallel, plan["min_parallel"])
-        max_trials = max(max_trials, plan["first_bracket_trials"], parallel)
+        # the counts with which Katib's controller and hyperband service run the Experiment to
+        # its end (katib.rules.hyperband: more trials than that and the Experiment stalls)
+        parallel, max_trials = hyperband.budget(float(settings["r_l"]), settings["eta"], parallel,
+                                                settings.get("resource_name", "resource"))
     parameters = _parameters(space, algorithm)
     names = [p["name"] for p in parameters]
     metrics = [space.objective.metric, *space.additional_metrics]

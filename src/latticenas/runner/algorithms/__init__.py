@@ -10,10 +10,10 @@ from __future__ import annotations
 from latticenas.errors import ManifestError
 from latticenas.runner.algorithms.base import Suggestion, SuggestionEngine, Suggestions
 from latticenas.runner.algorithms.bayesian import BayesianOptimizationEngine
+from latticenas.runner.algorithms.grid import GridEngine
 from latticenas.runner.algorithms.hyperband import HyperbandEngine
 from latticenas.runner.algorithms.optuna_samplers import (
     CmaEsEngine,
-    GridEngine,
     RandomEngine,
     SobolEngine,
     TPEEngine,

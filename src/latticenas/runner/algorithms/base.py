@@ -10,7 +10,11 @@ search space, the objective and ``spec.algorithm.algorithmSettings``) and then a
   engine bookkeeping stored with the trial and handed back in later histories (so an engine
   rebuilt after a crash continues where it stopped);
 * ``exhausted`` says the engine will never suggest anything again (a finished grid or
-  hyperband); an empty answer that is not exhausted means "wait for running trials".
+  hyperband); an empty answer that is not exhausted means "wait for running trials";
+* ``stalled`` (with ``exhausted``) says why a Katib cluster would get stuck here instead of
+  ending the Experiment: its controller rejects the service's reply, or Katib never ends an
+  Experiment because its search space is done. The runner ends the experiment; the message
+  says what the cluster would do.
 
 Engines keep no state between calls that the history does not carry; settings problems raise
 :class:`~latticenas.errors.ManifestError` when the engine is built, and notes the user should
@@ -39,6 +43,7 @@ class Suggestion:
 class Suggestions:
     items: tuple[Suggestion, ...] = ()
     exhausted: bool = False
+    stalled: str = ""
 
 
 class SuggestionEngine(ABC):

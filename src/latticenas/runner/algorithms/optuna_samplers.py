@@ -1,11 +1,11 @@
-"""Katib's optuna-backed algorithms: ``random``, ``tpe``, ``multivariate-tpe``, ``cmaes``,
-``grid`` and ``sobol``.
+"""The algorithms the local runner runs on optuna: ``random``, ``tpe``, ``multivariate-tpe``,
+``cmaes`` and ``sobol`` (``grid`` follows Katib's own grid rules: :mod:`.grid`).
 
 Each request rebuilds an in-memory optuna study from the trial history (Succeeded and
 EarlyStopped trials with an objective are COMPLETE, Failed/MetricsUnavailable are FAIL,
 Created/Running are RUNNING, so TPE's constant liar and the grid see them as pending), restores
-the optuna system attributes stored with each trial (the grid point, the CMA-ES generation,
-the Sobol sequence position) and asks with the experiment's fixed distributions, like Katib's
+the optuna system attributes stored with each trial (the CMA-ES generation, the Sobol
+sequence position) and asks with the experiment's fixed distributions, like Katib's
 optuna suggestion service does. Parameters map as Katib maps them: ``double`` ->
 ``FloatDistribution`` (``log`` for logUniform, ``step``), ``int`` -> ``IntDistribution``
 (``step``; log ranges step 1), ``categorical`` and ``discrete`` -> ``CategoricalDistribution``.
@@ -193,35 +193,3 @@ class SobolEngine(OptunaEngine):
             independent_sampler=optuna.samplers.RandomSampler(seed=len(history)),
             warn_independent_sampling=False,
         )
-
-
-class GridEngine(OptunaEngine):
-    """optuna's GridSampler over every parameter's values; exhausted once each grid point has
-    been assigned to a trial (points are not retried when their trial fails, as in Katib)."""
-
-    names = ("grid",)
-    allowed_settings = frozenset({"random_state"})
-
-    def __init__(self, experiment: Experiment) -> None:
-        super().__init__(experiment)
-        self.grid = {p.name: list(p.grid_values()) for p in experiment.parameters}
-        self.size = 1
-        for values in self.grid.values():
-            self.size *= len(values)
-        max_trials = experiment.budget.max_trials
-        if max_trials is not None and max_trials > self.size:
-            self.warnings.append(
-                f"grid: maxTrialCount {max_trials} exceeds the {self.size} grid points "
-                "(Katib rejects this); the search ends when the grid is done"
-            )
-
-    def make_sampler(self, history):
-        return optuna.samplers.GridSampler(self.grid, seed=self.int_setting("random_state"))
-
-    def suggest(self, history: Sequence[TrialRecord], count: int) -> Suggestions:
-        used = {
-            r.engine_attrs.get(self.TRIAL_ATTRS, {}).get("grid_id") for r in history
-        } - {None}
-        remaining = self.size - len(used)
-        batch = super().suggest(history, min(count, remaining)) if remaining > 0 else Suggestions()
-        return Suggestions(batch.items, exhausted=remaining - len(batch.items) <= 0)
