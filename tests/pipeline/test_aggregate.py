@@ -111,7 +111,7 @@ def test_the_report_shows_the_final_model_and_the_baseline(results, spec, tmp_pa
     report = write_report(results, tmp_path / "r", spec, final=final)
     rows = list(csv.DictReader(report.leaderboard_csv.open()))
     assert [(r["trial"], r["state"], r["rank"]) for r in rows[:4]] == [
-        ("final (ensemble: ames-random-0003+ames-random-0001)", "Final", ""), ("ames-random-0003", "Succeeded", "1"),
+        ("final (ensemble of 2 trials)", "Final", ""), ("ames-random-0003", "Succeeded", "1"),
         ("HistGradientBoosting baseline", "Baseline", ""), ("ames-random-0001", "Succeeded", "2")]
     page = report.html.read_text()
     assert "<h2>Final model (ensemble)</h2>" in page and "<td>final: ensemble of ames-random-0003 x2, ames-random-0001 x1</td>" in page

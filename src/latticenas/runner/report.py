@@ -71,7 +71,7 @@ def final_rows(experiment: Experiment, final: FinalModel | None) -> list[Row]:
     """The final model and the baseline as leaderboard rows (validation metrics)."""
     if final is None:
         return []
-    label = f"final ({final.kind}: {'+'.join(m['trial'] for m in final.members)})"
+    label = f"final (ensemble of {len(final.members)} trials)" if final.kind == "ensemble" else f"final ({final.best_trial})"
     sources = [(label, "Final", final.val_metrics)]
     if final.baseline:
         sources.append((final.baseline["name"] + " baseline", "Baseline", final.baseline["val_metrics"]))
