@@ -20,6 +20,8 @@
 
 ``<output>`` is a local directory or a ``gs://`` prefix. Files are written as soon as they
 exist (each network's record right after it trains), so a trial that dies keeps what it did.
+A local write that the disk refuses (full, read-only) raises
+:class:`~latticenas.fileio.StorageError`: one ``error:`` line, exit 2.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 from latticenas.data.io import is_gcs_uri, join_uri, write_bytes
+from latticenas.fileio import storage_faults
 
 PARAMS = "params.json"
 SUMMARY = "summary.json"
@@ -50,7 +53,8 @@ class ArtifactWriter:
         self.root = str(root)
         self.remote = is_gcs_uri(self.root)
         if not self.remote:
-            Path(self.root).mkdir(parents=True, exist_ok=True)
+            with storage_faults(self.root):
+                Path(self.root).mkdir(parents=True, exist_ok=True)
 
     def uri(self, *parts: str) -> str:
         return join_uri(self.root, *parts)
@@ -67,8 +71,9 @@ class ArtifactWriter:
         """Save a Keras model (Keras writes locally; remote roots get an upload)."""
         uri = self.uri(*parts)
         if not self.remote:
-            Path(uri).parent.mkdir(parents=True, exist_ok=True)
-            model.save(uri)
+            with storage_faults(uri):
+                Path(uri).parent.mkdir(parents=True, exist_ok=True)
+                model.save(uri)
             return uri
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / MODEL
@@ -81,8 +86,9 @@ class ArtifactWriter:
         if self.remote:
             write_bytes(uri, Path(source).read_bytes())
         else:
-            Path(uri).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, uri)
+            with storage_faults(uri):
+                Path(uri).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, uri)
         return uri
 
 

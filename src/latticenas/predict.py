@@ -2,7 +2,8 @@
 
 ``Predictor.load(directory)`` reads ``model.keras`` and ``preprocessing.json`` from a trial's
 ``best/`` directory (or any directory with that layout). ``predict(df)`` takes the raw columns
-(extra columns are ignored, missing feature columns are an error naming them) and returns
+(extra columns are ignored; missing feature columns, and text in a numeric one, are an error
+naming them) and returns
 predictions in the target's units (regression) or class probabilities (classification).
 ``save(path)`` copies ``model.keras`` and ``preprocessing.json`` of the directory it was loaded
 from into ``path``, which ``Predictor.load(path)`` then reads.
@@ -68,6 +69,8 @@ class Predictor:
         missing = [c for c in self.schema.feature_names if c not in df.columns]
         if missing:
             raise DataError(f"the table lacks feature columns the model needs: {', '.join(missing[:10])}")
+        for column in self.stats.numeric:
+            _check_numeric(df[column], column)
         return np.asarray(self.model.predict(as_dataset(model_inputs(df, self.stats)), verbose=0))
 
     def predict_frame(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -80,3 +83,15 @@ class Predictor:
         out = pd.DataFrame(proba, columns=[f"p_{c}" for c in classes], index=df.index)
         out.insert(0, "prediction", [classes[i] for i in proba.argmax(axis=1)])
         return out
+
+
+def _check_numeric(values: pd.Series, column: str) -> None:
+    """DataError naming the first rows (counted from 1) where a numeric feature holds text."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return
+    text = values.astype("string").str.strip()
+    bad = np.flatnonzero((values.notna() & (text != "") & pd.to_numeric(values, errors="coerce").isna()).to_numpy())
+    if bad.size:
+        rows = ", ".join(str(i + 1) for i in bad[:5]) + (f" and {bad.size - 5} more" if bad.size > 5 else "")
+        raise DataError(f"numeric column {column!r} holds text in data row(s) {rows} (e.g. {values.iloc[bad[0]]!r}); "
+                        "the model was trained on numbers: fix those cells or leave them empty (missing)")

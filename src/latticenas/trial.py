@@ -133,6 +133,83 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def check_trial_resources(config: TrialConfig, memory_bytes: int | None = None) -> None:
+    """Before any data loads: the output location must be writable and the largest lattice the
+    parameter set allows must be able to train in this machine's (or container's) memory."""
+    from latticenas.data.io import is_gcs_uri
+    from latticenas.fileio import check_directory
+
+    if not is_gcs_uri(config.output_dir):
+        check_directory(config.output_dir, "--output-dir")
+    memory = memory_bytes or available_memory()
+    if memory:
+        _check_memory(config.params, memory)
+
+
+# (maximum field, its minimum) in the order a memory bound names them
+_SIZE_FIELDS = (("maximum_neurons_per_unit", "minimum_neurons_per_unit"),
+                ("maximum_units_per_level", "minimum_units_per_level"),
+                ("maximum_levels", "minimum_levels"), ("batch_size", None))
+
+
+def training_bytes_floor(levels: int, units: int, neurons: int, batch_size: int) -> int:
+    """A floor on the memory that training a lattice of ``levels`` x ``units`` units of
+    ``neurons`` neurons takes: a level-1 unit reads >= 1 column, every later unit >= 1 unit of
+    the level before (neurons x neurons weights, see the sampler), the output >= 1 unit; a weight
+    costs 16 bytes (value, gradient, two AdamW moments), a unit's output 4 bytes a batch row."""
+    weights = units * neurons + (levels - 1) * units * neurons * neurons + neurons
+    return 16 * weights + 4 * batch_size * levels * units * neurons
+
+
+def _check_memory(params: ParameterSet, memory: int) -> None:
+    sizes = {name: getattr(params, name) for name, _ in _SIZE_FIELDS}
+
+    def fits(**change) -> bool:
+        s = {**sizes, **change}
+        return training_bytes_floor(s["maximum_levels"], s["maximum_units_per_level"],
+                                    s["maximum_neurons_per_unit"], s["batch_size"]) <= memory
+
+    if fits():
+        return
+    need = training_bytes_floor(sizes["maximum_levels"], sizes["maximum_units_per_level"],
+                                sizes["maximum_neurons_per_unit"], sizes["batch_size"])
+    shape = (f"{sizes['maximum_levels']} levels of {sizes['maximum_units_per_level']} units of "
+             f"{sizes['maximum_neurons_per_unit']} neurons, batch {sizes['batch_size']}")
+    for name, minimum_name in _SIZE_FIELDS:
+        low, high = (getattr(params, minimum_name) if minimum_name else 1), sizes[name]
+        if not fits(**{name: low}):
+            continue
+        while low < high:  # the largest value of this field that fits
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if fits(**{name: mid}) else (low, mid - 1)
+        raise ParameterError(
+            f"{name}={sizes[name]} is too large: the largest lattice this set allows ({shape}) needs "
+            f"at least {_gib(need)} to train and this trial has {_gib(memory)}; set {name} <= {low}")
+    raise ParameterError(f"the lattices this set allows ({shape}) need at least {_gib(need)} to train and "
+                         f"this trial has {_gib(memory)}; lower minimum_neurons_per_unit and maximum_neurons_per_unit")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process may use: the cgroup limit (a container's) or physical RAM;
+    ``None`` where neither can be read."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):  # no sysconf, or not these names
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as handle:
+                limits.append(int(handle.read().strip()))
+        except (OSError, ValueError):  # no such cgroup file, or "max"
+            pass
+    return min(limits, default=None)
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
 def resolve_data_uri(uri: str) -> str:
     """``example:<name>`` -> the bundled data set's path; anything else unchanged."""
     if not uri.startswith(EXAMPLE_SCHEME):
@@ -157,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         config = parse_config(argv)
+        check_trial_resources(config)  # an unusable output location or memory bound fails first
         dataset = load_trial_data(config)  # bad data fails fast, before TensorFlow loads
         from latticenas.trial_loop import run_trial
 
@@ -177,7 +255,8 @@ def _emit(lines: str) -> None:
         print(lines, flush=True)
 
 
-__all__ = ["TrialConfig", "build_parser", "parse_config", "load_trial_data", "resolve_data_uri", "main"]
+__all__ = ["TrialConfig", "build_parser", "parse_config", "check_trial_resources", "load_trial_data",
+           "resolve_data_uri", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

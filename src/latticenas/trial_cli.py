@@ -26,10 +26,19 @@ def register_predict(subparsers) -> None:
 
 
 def _predict(args) -> int:
+    import sys
+
     from latticenas.data import read_table
+    from latticenas.fileio import atomic_write, check_output_file, storage_faults
     from latticenas.predict import Predictor
     from latticenas.trial import resolve_data_uri
 
+    if args.output != "-":
+        check_output_file(args.output, "--output")  # before the model and the table load
     predictions = Predictor.load(args.model).predict_frame(read_table(resolve_data_uri(args.data)))
-    predictions.to_csv(args.output if args.output != "-" else __import__("sys").stdout, index=False)
+    if args.output == "-":
+        predictions.to_csv(sys.stdout, index=False)
+        return 0
+    with storage_faults(args.output):  # the old file stays whole if the disk is full
+        atomic_write(args.output, predictions.to_csv(index=False))
     return 0

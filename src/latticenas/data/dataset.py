@@ -2,7 +2,8 @@
 
 :func:`load_dataset` reads the table (:func:`~latticenas.data.io.read_table`), infers its
 schema (:func:`~latticenas.data.schema.infer_schema`), drops the rows whose target is missing
-and the ``drop_columns``, stops on target leakage
+and the ``drop_columns``, stops on infinite numbers (a numeric feature or a regression target
+holding +-inf), stops on target leakage
 (:func:`~latticenas.data.leakage.check_leakage`) and splits by content hash
 (:func:`~latticenas.data.split.hash_split`). Each part holds the feature columns and the
 target, in table order, with the original index.
@@ -14,6 +15,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from latticenas.data.canonical import row_texts
@@ -54,6 +56,7 @@ def load_dataset(
     drop_columns = tuple(drop_columns)
     schema = infer_schema(raw, target, task=task, drop_columns=drop_columns)
     rows = drop_missing_target(raw, target)
+    _check_finite(rows, schema)
     check_leakage(rows, schema, allow=tuple(allow_leakage))
     kept = rows[[c for c in rows.columns if c == target or c in set(schema.feature_names)]]
     split = hash_split(kept, val_fraction=val_fraction, test_fraction=test_fraction)
@@ -61,6 +64,22 @@ def load_dataset(
     return Dataset(
         schema=schema, train=split.train, val=split.val, test=split.test, source_uri=str(uri)
     )
+
+
+def _check_finite(rows: pd.DataFrame, schema: TableSchema) -> None:
+    """DataError naming the first numeric column (or a regression target) holding +-inf: its
+    statistics would be meaningless, so it is refused, as scikit-learn does."""
+    target = (schema.target,) if schema.task is Task.REGRESSION else ()
+    for name in (*schema.numeric, *target):
+        values = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype="float64")
+        infinite = np.flatnonzero(np.isinf(values))
+        if not infinite.size:
+            continue
+        where = ", ".join(str(rows.index[i] + 1) for i in infinite[:5]) + (" ..." if infinite.size > 5 else "")
+        fix = ("remove or fix those rows" if name == schema.target else
+               f"replace them with numbers or empty cells (missing values are handled), or drop the column with --drop-columns={name}")
+        kind = "target" if name == schema.target else "numeric column"
+        raise DataError(f"{kind} {name!r} has infinite values in {infinite.size} row(s) (data row {where}): {fix}")
 
 
 def _check_parts(

@@ -3,9 +3,11 @@
 Contracts:
 
 * :func:`read_table` reads CSV (``.csv``, ``.csv.gz``) or Parquet (``.parquet``, ``.pq``),
-  chosen by the file extension, and returns a DataFrame with at least one row and one column.
+  chosen by the file extension, and returns a DataFrame with at least one row and one column,
+  each column named once (a header naming two columns alike is refused, not renamed).
 * :func:`read_bytes` / :func:`write_bytes` move raw bytes; local writes create parent
-  directories. :func:`exists` tells whether a file or object is there.
+  directories, and a full disk or read-only location raises
+  :class:`~latticenas.fileio.StorageError`. :func:`exists` tells whether a file or object is there.
 * Every unusable input (missing file, bucket or object, empty or unparsable file, unsupported
   extension, malformed ``gs://`` URI, missing credentials) raises :class:`DataError` with a
   one-line message naming the URI, the problem and the fix.
@@ -28,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from latticenas.errors import DataError
+from latticenas.fileio import storage_faults
 
 GCS_SCHEME = "gs://"
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -143,8 +146,9 @@ def write_bytes(uri: str, data: bytes) -> None:
         _on_gcs_blob(uri, lambda blob: blob.upload_from_string(data))
         return
     path = Path(uri)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    with storage_faults(uri):  # a full disk or a read-only location: one line, not a traceback
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
 
 def exists(uri: str) -> bool:
@@ -197,7 +201,19 @@ def read_table(uri: str) -> pd.DataFrame:
     if df.shape[0] == 0:
         raise DataError(f"data file {uri} has a header but no rows: point at a file with data")
     df.columns = [str(c) for c in df.columns]
+    _check_unique_names(uri, list(df.columns))  # Parquet, or names alike only as text (1 and "1")
     return df
+
+
+def _check_unique_names(uri: str, names: list) -> None:
+    """DataError for a header that names two columns alike (pandas would rename one ``x.1``)."""
+    names = [str(n) for n in names]
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name and name in seen:
+            raise DataError(f"data file {uri} names two columns {name!r} (columns {seen[name]} and {position}): "
+                            "give each column its own name")
+        seen.setdefault(name, position)
 
 
 def _parse(uri: str, fmt: str, data: bytes) -> pd.DataFrame:
@@ -207,7 +223,11 @@ def _parse(uri: str, fmt: str, data: bytes) -> pd.DataFrame:
         if fmt == "parquet":
             return pd.read_parquet(buffer)
         compression = "gzip" if uri.lower().endswith(".gz") else None
+        _check_unique_names(uri, pd.read_csv(io.BytesIO(data), compression=compression, header=None, nrows=1,
+                                             dtype=str, keep_default_na=False).iloc[0].tolist())
         return pd.read_csv(buffer, compression=compression)
+    except DataError:
+        raise
     except pd.errors.EmptyDataError as exc:
         raise DataError(
             f"data file {uri} is empty: point at a file with a header and rows"

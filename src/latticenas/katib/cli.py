@@ -8,12 +8,14 @@
 * ``validate PATH ...`` checks Experiment manifests (files, ``-`` for stdin, directories; a
   directory with a ``kustomization.yaml`` is rendered with ``kubectl kustomize`` first). It
   prints ``OK <file>: <name>`` per valid Experiment and ``<file>: <name>: <path>: <problem>``
-  per issue, and exits 1 when there is any issue.
+  per issue, and exits 1 when there is any issue. A file that is not UTF-8 text is one
+  ``error:`` line.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from latticenas.errors import LatticeNASError
@@ -89,8 +91,8 @@ def run_validate(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
             results = validate_file(path)
-        except LatticeNASError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        except (LatticeNASError, UnicodeDecodeError) as exc:
+            print(f"error: {_reading_error(path, exc)}", file=sys.stderr)
             failed = True
             continue
         for result in results:
@@ -100,3 +102,13 @@ def run_validate(args: argparse.Namespace) -> int:
                 failed = True
                 print(f"{result.source}: {result.name}: {issue}")
     return 1 if failed else 0
+
+
+def _reading_error(path: str, exc: Exception) -> str:
+    """The one-line message for a manifest that cannot be read as YAML text."""
+    if not isinstance(exc, UnicodeDecodeError):
+        return str(exc)
+    where = "<stdin>" if path == "-" else path
+    inside = " (a file in this directory)" if where != "<stdin>" and os.path.isdir(where) else ""
+    return (f"{where}{inside}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "pass a Katib Experiment YAML saved as UTF-8")

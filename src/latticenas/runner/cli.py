@@ -8,7 +8,8 @@
   time (:mod:`latticenas.runner.timebudget`; not remembered). Exit 0 when the experiment succeeded, 1 when it
   failed (too many failed trials), 130 when interrupted.
 * ``experiment status DIR`` prints the summary and leaderboard and rewrites the report files,
-  at any time, also while a run is going.
+  at any time, also while a run is going; a directory it cannot write (read-only, full) is
+  read all the same, with a warning that the files were not rewritten.
 
 Bad input raises :class:`~latticenas.errors.LatticeNASError` (one ``error:`` line).
 """
@@ -16,6 +17,7 @@ Bad input raises :class:`~latticenas.errors.LatticeNASError` (one ``error:`` lin
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -57,7 +59,6 @@ def run_command(args) -> int:
 
 
 def status_command(args) -> int:
-    from latticenas.runner.report import write_report
     from latticenas.runner.state import is_locked
     from latticenas.runner.workspace import open_for_status
 
@@ -65,9 +66,9 @@ def status_command(args) -> int:
     row = store.experiment()
     status = row["status"] + (f" ({row['reason']})" if row["reason"] else "")
     if row["status"] == "Running" and not is_locked(args.dir):
-        status += " - no runner attached (it was killed); run again to resume"
+        status += " - no runner attached (it was stopped or killed); run again to resume"
     trials = store.trials()
-    print(write_report(workspace, experiment, trials, status))
+    print(_report(workspace, experiment, trials, status))
     now = time.time()
     for trial in trials:
         if not trial.state.finished:
@@ -75,3 +76,22 @@ def status_command(args) -> int:
             print(f"{trial.state.value}: {trial.name} ({elapsed})")
     store.close()
     return 0
+
+
+def _report(workspace, experiment, trials, status: str) -> str:
+    """The report text, rewriting the report files where the directory can be written (a
+    read-only or full one still gets its status read)."""
+    from latticenas.final import FINAL, load_final
+    from latticenas.fileio import storage_error
+    from latticenas.runner.report import leaderboard, render_table, summary_lines, write_report
+
+    try:
+        return write_report(workspace, experiment, trials, status)
+    except OSError as exc:
+        fault = storage_error(exc, workspace.directory)
+        if fault is None:
+            raise
+        print(f"warning: the report files were not rewritten: {fault}", file=sys.stderr)
+    final = load_final(workspace.directory / FINAL)
+    summary = summary_lines(experiment, trials, status, workspace) + (final.lines() if final else [])
+    return "\n".join([*summary, "", render_table(experiment, leaderboard(experiment, trials, final))])

@@ -11,6 +11,10 @@ MANIFEST is a YAML path or an Experiment already in memory (a mapping, as ``latt
 search`` builds it); either is checked by the project's Katib validator. ``time_budget``
 (``"10m"``, seconds, or a started :class:`~latticenas.runner.timebudget.TimeBudget`) bounds
 this run's wall-clock time by the rule of :mod:`latticenas.runner.timebudget`.
+
+Error boundary: a directory that cannot be used (a file, read-only) is refused before anything
+starts; a file-system fault during the run (a full disk) raises
+:class:`~latticenas.fileio.StorageError` and leaves the stored trials as they were, to resume.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from latticenas.errors import LatticeNASError
+from latticenas.fileio import check_directory, storage_faults
 
 FINITE_ALGORITHMS = ("grid", "hyperband")
+STOPPING_S = 30.0  # repeated interrupts this soon after the first one wait for the stop to finish
 
 
 def run_experiment(
@@ -53,11 +60,13 @@ def run_experiment(
         time_budget = TimeBudget.start(time_budget)
     experiment = _load(manifest, name) if manifest is not None else None
     directory = Path(directory) if directory is not None else Path("experiments") / experiment.name
+    check_directory(directory, "experiment directory")  # a file in the way, or read-only: nothing starts
     if experiment is None and not (directory / "experiment.db").is_file():
         raise LatticeNASError(f"{directory}: no experiment to resume here; pass a MANIFEST")
-    directory.mkdir(parents=True, exist_ok=True)
-    with run_lock(directory), _sigterm_as_interrupt():
-        return _run(experiment, directory, max_trials, parallel, time_budget, final_model)
+    with storage_faults(directory):  # a disk that fills up during the run: one error line, resumable
+        directory.mkdir(parents=True, exist_ok=True)
+        with run_lock(directory), _signals_as_interrupt():
+            return _run(experiment, directory, max_trials, parallel, time_budget, final_model)
 
 
 def _load(manifest, name: str | None):
@@ -162,18 +171,26 @@ def _banner(experiment, directory: Path, trials, time_budget=None) -> str:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM stops a run like Ctrl-C does: trials are terminated and left to resume."""
+def _signals_as_interrupt():
+    """SIGTERM stops a run like Ctrl-C does: trials are terminated and left to resume. A second
+    Ctrl-C or SIGTERM within :data:`STOPPING_S` of the first is noted and ignored, so the runner
+    finishes stopping its trials and records the experiment as Interrupted."""
+    first: list[float] = []
 
     def interrupt(signum, frame):
+        if first and time.monotonic() - first[0] < STOPPING_S:
+            print("still stopping: terminating the running trials and recording them ...", file=sys.stderr)
+            return
+        first[:] = [time.monotonic()]
         raise KeyboardInterrupt
 
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -13,6 +13,10 @@ Contract:
 * :meth:`ExperimentStore.trials` returns immutable :class:`TrialRecord` snapshots. All methods
   are thread-safe (one connection guarded by a lock). Readers (``experiment status``) open the
   same file while a run writes to it.
+* Faults of the environment (a full disk, a read-only directory, a damaged file) raise
+  :class:`~latticenas.fileio.StorageError` naming the file and the fix; a transaction the disk
+  refused is rolled back whole, so the store stays as it was and the run can resume.
+  :meth:`ExperimentStore.open_existing` reads a directory it cannot write (read-only).
 * :func:`run_lock` holds an exclusive ``flock`` on ``<dir>/.run.lock`` for the length of a run,
   so two runners never share a directory (the OS drops it when a runner dies).
 """
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from latticenas.errors import LatticeNASError
+from latticenas.fileio import StorageError
 from latticenas.runner.trials import TrialRecord, TrialState
 
 DB_NAME = "experiment.db"
@@ -69,22 +74,34 @@ CREATE TABLE IF NOT EXISTS trials (
 class ExperimentStore:
     """The experiment database of one directory."""
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, read_only: bool = False) -> None:
         self.directory = Path(directory)
         self.path = self.directory / DB_NAME
+        self.read_only = read_only
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(SCHEMA)
+        with _sqlite_faults(self.path):
+            self._conn = _connect(self.path, read_only)
+            self._conn.row_factory = sqlite3.Row
+            if not read_only:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+                self._conn.executescript(SCHEMA)
 
     @classmethod
     def open_existing(cls, directory: str | Path) -> ExperimentStore:
+        """The store of a directory a run made, for reading (``experiment status``): read-only
+        when the directory cannot be written (a read-only mount, a full disk)."""
         path = Path(directory) / DB_NAME
         if not path.is_file():
             raise LatticeNASError(f"{directory}: no experiment here (no {DB_NAME}); pass the --dir of a run")
-        return cls(directory)
+        if not os.access(directory, os.W_OK):
+            return cls(directory, read_only=True)
+        try:
+            return cls(directory)
+        except StorageError as exc:
+            if not isinstance(exc.__cause__, sqlite3.OperationalError):
+                raise  # damaged: reading it read-only would not help
+            return cls(directory, read_only=True)
 
     def close(self) -> None:
         with self._lock:
@@ -92,18 +109,20 @@ class ExperimentStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
+        with self._lock, _sqlite_faults(self.path):
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
                 yield cur
+                cur.execute("COMMIT")
             except BaseException:
-                cur.execute("ROLLBACK")
+                if self._conn.in_transaction:  # a refused COMMIT (disk full) leaves it open
+                    with contextlib.suppress(sqlite3.Error):
+                        cur.execute("ROLLBACK")
                 raise
-            cur.execute("COMMIT")
 
     def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-        with self._lock:
+        with self._lock, _sqlite_faults(self.path):
             return self._conn.execute(sql, args).fetchall()
 
     # -- the experiment ----------------------------------------------------------------
@@ -201,6 +220,56 @@ class ExperimentStore:
     def running_pids(self) -> list[tuple[int, str]]:
         rows = self._query("SELECT pid, run_id FROM trials WHERE state = ? AND pid IS NOT NULL", (TrialState.RUNNING.value,))
         return [(row["pid"], row["run_id"]) for row in rows]
+
+
+def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+    """A connection; read-only ones read a WAL database without writing beside it (``immutable``
+    when no write-ahead log is left over, as after a run that ended)."""
+    target: str | Path = path
+    if read_only:
+        wal = path.with_name(path.name + "-wal")
+        left_over = wal.exists() and wal.stat().st_size > 0
+        target = f"{path.resolve().as_uri()}?{'mode=ro' if left_over else 'immutable=1'}"
+    return sqlite3.connect(target, uri=read_only, check_same_thread=False, timeout=30.0, isolation_level=None)
+
+
+# SQLite's primary result codes that are the environment's fault -> (the problem, the fix)
+_SQLITE_FAULTS = {
+    "SQLITE_FULL": ("cannot be written: the disk is full", "free some space, then run again: the experiment resumes"),
+    "SQLITE_IOERR": ("cannot be written: disk I/O error (is the disk full?)", "free some space or check the disk, then run again: the experiment resumes"),
+    "SQLITE_READONLY": ("cannot be written (a read-only location)", "copy the directory to a writable place to run it; `latticenas experiment status` still reads it"),
+    "SQLITE_CANTOPEN": ("cannot be opened (a read-only location, no permission or a full disk)", "make the directory writable, or copy it to a writable place"),
+    "SQLITE_BUSY": ("is locked by another process", "wait for that process, or stop it"),
+    "SQLITE_CORRUPT": ("is damaged", "restore it from a backup, or start the experiment again in a new --dir"),
+    "SQLITE_NOTADB": ("is not an experiment database (damaged or overwritten)", "restore it from a backup, or start the experiment again in a new --dir"),
+}
+# the same, by the text of the message (Python < 3.11 gives no error code)
+_SQLITE_TEXTS = {"disk is full": "SQLITE_FULL", "disk i/o error": "SQLITE_IOERR", "readonly": "SQLITE_READONLY",
+                 "unable to open": "SQLITE_CANTOPEN", "is locked": "SQLITE_BUSY", "malformed": "SQLITE_CORRUPT",
+                 "not a database": "SQLITE_NOTADB"}
+
+
+@contextlib.contextmanager
+def _sqlite_faults(path: Path) -> Iterator[None]:
+    """The store's one error boundary: SQLite errors that are the environment's fault (disk
+    full, read-only, damaged file) become a StorageError naming the file and the fix."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        code = _sqlite_code(exc)
+        if code is None:
+            raise  # a bug (bad SQL, a constraint): keep the traceback
+        problem, fix = _SQLITE_FAULTS[code]
+        raise StorageError(f"experiment database {path} {problem} (sqlite: {exc}); {fix}") from exc
+
+
+def _sqlite_code(exc: sqlite3.DatabaseError) -> str | None:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    for code in _SQLITE_FAULTS:
+        if name == code or name.startswith(code + "_"):
+            return code
+    text = str(exc).lower()
+    return next((code for fragment, code in _SQLITE_TEXTS.items() if fragment in text), None)
 
 
 def _record(row: sqlite3.Row) -> TrialRecord:
