@@ -150,12 +150,8 @@ def test_random_search_spaces_parse_or_refuse(document):
     ends_cleanly(parse_space, document)
 
 
-# Until the known TypeErrors below are fixed, a mutation may run into one of them (which
-# mutations are drawn depends on the modules loaded); any other exception still fails.
-KNOWN_TYPE_ERRORS = pytest.mark.xfail(raises=TypeError, strict=False, reason="the known unhashable-name TypeErrors below")
 
 
-@KNOWN_TYPE_ERRORS
 @BOUNDED
 @given(data=st.data())
 def test_mutated_manifests_validate_and_load_or_refuse(scratch, data):
@@ -169,7 +165,6 @@ def test_mutated_manifests_validate_and_load_or_refuse(scratch, data):
     ends_cleanly(load_experiment, path)
 
 
-@KNOWN_TYPE_ERRORS
 @BOUNDED
 @given(data=st.data())
 def test_mutated_search_spaces_parse_or_refuse(data):
@@ -191,12 +186,11 @@ def _manifest_with(path: tuple, value):
     return manifest
 
 
-@pytest.mark.xfail(raises=TypeError, strict=True, reason="katib/webhook.py: unhashable metric names (issue 10)")
 @pytest.mark.parametrize("path, value", [
     (("spec", "objective", "objectiveMetricName"), ["val-rmse"]),
     (("spec", "objective", "additionalMetricNames"), [["val-mae"]]),
 ])
-def test_known_unhashable_metric_names_are_refused(scratch, path, value):
+def test_unhashable_metric_names_are_refused(scratch, path, value):
     from latticenas.katib.validate import validate_file
 
     manifest = scratch / "known.yaml"
@@ -204,8 +198,7 @@ def test_known_unhashable_metric_names_are_refused(scratch, path, value):
     ends_cleanly(validate_file, manifest)
 
 
-@pytest.mark.xfail(raises=TypeError, strict=True, reason="space.py: unhashable algorithm names (issue 10)")
-def test_known_unhashable_algorithm_names_are_refused():
+def test_unhashable_algorithm_names_are_refused():
     from latticenas.space import parse_space
 
     space = yaml.safe_load((ROOT / "search_spaces" / "ames.yaml").read_text())

@@ -611,6 +611,9 @@ class _Parser:
         if value is None:
             value = {algorithm.value: {} for algorithm in DEFAULT_ALGORITHMS}
         if isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise self.fail("algorithms", "must list algorithm names (e.g. [random, tpe]) or map each "
+                                              "name to its settings")
             value = {item: {} for item in value}
         data = self.mapping(value, "algorithms", tuple(a.value for a in Algorithm))
         if not data:

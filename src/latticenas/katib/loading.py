@@ -59,6 +59,8 @@ def read_sources(path: str | Path) -> list[tuple[str, list[Any]]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ManifestError(f"{path}: no such file; check the path") from None
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{path}: not UTF-8 text (byte {exc.start}); save the manifest as UTF-8") from None
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read it ({exc.strerror}); check the path") from None
     return [(str(path), load_yaml_documents(text, str(path)))]

@@ -101,7 +101,7 @@ def check_objective(objective: Any, out: Collector) -> bool:
 
 
 def _check_additional(name: Any, additional: list[Any], out: Collector) -> None:
-    if name in additional:
+    if isinstance(name, str) and name in additional:
         out.add("spec.objective.additionalMetricNames",
                 f"contains the objective metric {name!r}; remove it from this list")
     seen: set[Any] = set()
@@ -109,21 +109,22 @@ def _check_additional(name: Any, additional: list[Any], out: Collector) -> None:
         where = join_path("spec.objective.additionalMetricNames", i)
         if not isinstance(metric, str) or not metric:
             out.add(where, f"{metric!r} is not a metric name; use a non-empty string")
-        elif metric in seen:
+            continue
+        if metric in seen:
             out.warn(where, f"{metric!r} is listed twice (Katib collects it once); remove the duplicate")
         seen.add(metric)
 
 
 def _check_strategies(name: Any, additional: Any, strategies: Any, out: Collector) -> None:
-    metrics = {name, *sequence(additional)}
+    metrics = {m for m in (name, *sequence(additional)) if isinstance(m, str)}
     for i, strategy in enumerate(sequence(strategies)):
         strategy = mapping(strategy)
         where = join_path("spec.objective.metricStrategies", i)
-        if strategy.get("name") not in metrics:
+        if not isinstance(strategy.get("name"), str) or strategy.get("name") not in metrics:
             out.warn(join_path(where, "name"), f"{strategy.get('name')!r} is not the objective or "
                                                "an additional metric, so Katib never uses it; "
                                                "use one of those names")
-        if strategy.get("value") not in names.METRIC_STRATEGIES:
+        if not isinstance(strategy.get("value"), str) or strategy.get("value") not in names.METRIC_STRATEGIES:
             out.add(join_path(where, "value"), f"{strategy.get('value')!r} must be one of "
                                                f"{', '.join(names.METRIC_STRATEGIES)}; pick one")
 
