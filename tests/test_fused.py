@@ -78,6 +78,8 @@ def test_fused_and_sequential_trials_write_the_same_artifacts_and_metric_lines(s
     assert outputs["on"][2]["networks_trained"] == outputs["off"][2]["networks_trained"] == 3
 
 
-def test_auto_fuses_several_members_under_the_memory_bound():
-    assert should_fuse("auto", 4, 100_000) and not should_fuse("auto", 1, 100_000)
-    assert not should_fuse("auto", 4, 10**9) and should_fuse("on", 1, 10) and not should_fuse("off", 8, 10)
+def test_auto_fuses_several_members_on_an_accelerator_under_the_memory_bound():
+    assert should_fuse("auto", 4, 100_000, accelerator=True) and not should_fuse("auto", 1, 100_000, accelerator=True)
+    assert not should_fuse("auto", 4, 100_000, accelerator=False)  # on a CPU it does not pay (benchmarks)
+    assert not should_fuse("auto", 4, 10**9, accelerator=True)
+    assert should_fuse("on", 1, 10, accelerator=False) and not should_fuse("off", 8, 10, accelerator=True)

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 class StrategyChoice:
     strategy: object | None  # None = Keras' default strategy
     description: str
+    accelerator: bool = False  # a GPU or TPU runs the training
 
 
 def pick_strategy() -> StrategyChoice:
@@ -29,9 +30,9 @@ def pick_strategy() -> StrategyChoice:
         return tpu
     gpus = tf.config.list_physical_devices("GPU")
     if len(gpus) > 1:
-        return StrategyChoice(tf.distribute.MirroredStrategy(), f"mirrored over {len(gpus)} GPUs")
+        return StrategyChoice(tf.distribute.MirroredStrategy(), f"mirrored over {len(gpus)} GPUs", True)
     if gpus:
-        return StrategyChoice(None, "default (1 GPU)")
+        return StrategyChoice(None, "default (1 GPU)", True)
     return StrategyChoice(None, "default (CPU)")
 
 
@@ -46,4 +47,4 @@ def _tpu_strategy(tf) -> StrategyChoice | None:
     except (ValueError, RuntimeError) as exc:
         log.warning("a TPU seemed present but could not be initialized (%s); using the default strategy", exc)
         return None
-    return StrategyChoice(strategy, f"TPU ({strategy.num_replicas_in_sync} cores)")
+    return StrategyChoice(strategy, f"TPU ({strategy.num_replicas_in_sync} cores)", True)

@@ -88,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--log-target", default="auto", choices=["auto", "true", "false"],
                       help="train regression on log1p(target) (auto: when positive and skewed)")
     data.add_argument("--fused", default="auto", choices=["auto", "on", "off"],
-                      help="train the trial's networks as one fused model (auto: when more than one and "
-                           "they fit the memory bound); results match training them one by one")
+                      help="train the trial's networks as one fused model (auto: on a GPU/TPU, when more "
+                           "than one and they fit the memory bound); results match training them one by one")
     data.add_argument("--verbose", action="store_true", help="log each epoch")
     search = parser.add_argument_group("search parameters (Cerebros names)")
     for field in parameter_fields():

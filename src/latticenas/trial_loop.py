@@ -61,7 +61,7 @@ def run_trial(config, dataset: Dataset, emit: Callable[[str], None] = print) -> 
                for moity, spec in enumerate(specs)
                for attempt in range(config.params.number_of_tries_per_architecture_moity)]
     width = sum(v.shape[-1] for v in data.x_train.values())
-    if should_fuse(config.fused, len(members), sum(param_estimate(m.spec, width) for m in members)):
+    if should_fuse(config.fused, len(members), sum(param_estimate(m.spec, width) for m in members), choice.accelerator):
         loop.train_fused(members)
     else:
         for member in members:
