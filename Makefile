@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 MANIFEST ?= manifests/base/experiment-random.yaml
 EXPERIMENT_DIR ?= experiments/demo
 
-.PHONY: setup demo trial pipeline test benchmark benchmark-quality manifests clean
+.PHONY: setup demo trial pipeline test fuzz benchmark benchmark-quality manifests clean
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
@@ -35,6 +35,9 @@ pipeline: setup ## the whole Kubeflow pipeline on this machine (kfp.local), smal
 
 test: setup ## the whole test suite
 	$(BIN)/pytest -q
+
+fuzz: setup ## fuzz the manifest validator and the CSV reader for FUZZ_SECONDS (atheris if installed, else hypothesis)
+	$(BIN)/python tests/fuzz/fuzz_inputs.py --seconds $(or $(FUZZ_SECONDS),120)
 
 benchmark: setup ## lattice vs MLP throughput, fused vs sequential training, runner overhead (see benchmarks/README.md)
 	$(BIN)/python benchmarks/trial_throughput.py

@@ -261,3 +261,13 @@ def test_hyperband_runs_its_brackets_through_the_runner(tmp_path, cli):
     assert levels == [1, 1, 1, 3]  # bracket 1: 3 at level 1 -> the best one promoted to level 3
     first_rung = sorted(rows[:3], key=lambda r: r["objective"])
     assert json.loads(rows[3]["params"])["x"] == json.loads(first_rung[0]["params"])["x"]
+
+
+def test_an_objective_the_trials_never_print_is_named_once(tmp_path, cli):
+    manifest = experiment_manifest(max_trials=2, max_failed=2)
+    manifest["spec"]["objective"]["objectiveMetricName"] = "val-loss"  # the fake trial prints "loss"
+    manifest["spec"]["objective"]["additionalMetricNames"] = []
+    code, out, err = cli("experiment", "run", write_manifest(tmp_path, manifest), "--dir", tmp_path / "exp")
+    assert [r["state"] for r in trial_rows(tmp_path / "exp")] == ["MetricsUnavailable"] * 2
+    warnings = [line for line in err.splitlines() if line.startswith("warning:") and "val-loss" in line]
+    assert len(warnings) == 1 and "it printed: " in warnings[0] and "loss" in warnings[0].split("it printed: ")[1]

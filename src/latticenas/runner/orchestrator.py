@@ -55,6 +55,7 @@ from latticenas.runner.progress import Progress
 from latticenas.runner.state import ExperimentStore
 from latticenas.runner.timebudget import REASON as TIME_BUDGET_REASON
 from latticenas.runner.timebudget import TimeBudget
+from latticenas.metrics import parse_metric_lines
 from latticenas.runner.trials import TrialRecord, TrialState, best_trial
 from latticenas.runner.workspace import Workspace
 
@@ -106,6 +107,7 @@ class Orchestrator:
     ) -> None:
         self.experiment = experiment
         self.workspace = workspace
+        self._warned_metrics = False  # the MetricsUnavailable warning is given once
         self.store = store
         self.engine = engine
         self.early_stopping = early_stopping
@@ -172,7 +174,24 @@ class Orchestrator:
         trials = self.store.trials()
         so_far = [t for t in trials if t.state.finished and t.ended <= record.ended]
         self.progress.trial_finished(record, best_trial(so_far, self.experiment.objective))
+        self._warn_metrics_unavailable(record)
         self.on_finished(trials)
+
+    def _warn_metrics_unavailable(self, record: TrialRecord) -> None:
+        """Katib counts such a trial and goes on; say once what the trial printed instead."""
+        if record.state is not TrialState.METRICS_UNAVAILABLE or self._warned_metrics:
+            return
+        self._warned_metrics = True
+        try:
+            text = self.workspace.log_path(record.name).read_text(errors="replace")
+        except OSError:
+            text = ""
+        names = {n for f in self.experiment.metric_filters for n in parse_metric_lines(text, f)}
+        seen = ", ".join(sorted(names)[:12]) or "no metric lines its filter reads"
+        self.progress.note(
+            f"warning: {record.name} exited 0 without printing the objective {self.experiment.objective.metric} "
+            f"(it printed: {seen}); check spec.objective.objectiveMetricName and the metrics filter"
+        )
 
     def launch(self, trials: Sequence[TrialRecord]) -> int:
         """Start pending trials, then new suggestions, within the parallel and trial budgets."""
