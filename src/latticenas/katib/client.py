@@ -114,6 +114,15 @@ def default_api():
     return client.CustomObjectsApi()
 
 
+def _api_errors() -> tuple[type[BaseException], ...]:
+    """What the Kubernetes client raises for the API server's answers and for the connection;
+    anything else is a programming error and keeps its traceback."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    return (ApiException, HTTPError, OSError)
+
+
 def _api_error(exc: Exception, what: str) -> KatibError:
     status = getattr(exc, "status", None)
     reason = _api_message(exc)
@@ -199,9 +208,9 @@ def submit_experiment(experiment: Mapping[str, Any], namespace: str, client=None
     api = client or default_api()
     try:
         api.create_namespaced_custom_object(GROUP, VERSION, namespace, EXPERIMENTS, body)
-    except Exception as exc:
+    except _api_errors() as exc:
         if getattr(exc, "status", None) != 409:
-            raise _api_error(exc, f"creating Katib Experiment {namespace}/{name}") from None
+            raise _api_error(exc, f"creating Katib Experiment {namespace}/{name}") from exc
         log.warning("Katib Experiment %s/%s already exists (a retried step?): following it", namespace, name)
         get_experiment(name, namespace, client=api)
         return name
@@ -214,8 +223,8 @@ def get_experiment(name: str, namespace: str, client=None) -> dict[str, Any]:
     api = client or default_api()
     try:
         return api.get_namespaced_custom_object(GROUP, VERSION, namespace, EXPERIMENTS, name)
-    except Exception as exc:
-        raise _api_error(exc, f"reading Katib Experiment {namespace}/{name}") from None
+    except _api_errors() as exc:
+        raise _api_error(exc, f"reading Katib Experiment {namespace}/{name}") from exc
 
 
 def experiment_status(experiment: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -285,8 +294,8 @@ def read_trials(name: str, namespace: str, client=None, experiment=None) -> list
         response = api.list_namespaced_custom_object(
             GROUP, VERSION, namespace, TRIALS, label_selector=f"{EXPERIMENT_LABEL}={name}"
         )
-    except Exception as exc:
-        raise _api_error(exc, f"listing the trials of Katib Experiment {namespace}/{name}") from None
+    except _api_errors() as exc:
+        raise _api_error(exc, f"listing the trials of Katib Experiment {namespace}/{name}") from exc
     return trial_records(_sdk_trials(response.get("items") or []), experiment)
 
 
