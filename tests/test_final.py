@@ -74,7 +74,8 @@ def test_final_ensemble_saves_loads_and_predicts_like_a_network(tmp_path, frame,
     predictor = Predictor.load(tmp_path / "final")
     predicted = predictor.predict(table)
     members = [Predictor.load(tmp_path / m["trial"] / layout.BEST).predict(table) for m in final.members]
-    link = "log1p" if objective == "val-rmse" else "identity"
+    transform = json.loads((tmp_path / "final" / layout.PREPROCESSING).read_text())["target_transform"]
+    link = link_for(predictor.schema.task, bool(transform and transform["log"]))  # as build_final chose it
     expected = combine(members, [m["weight"] for m in final.members], link)
     np.testing.assert_allclose(predicted.reshape(expected.shape), expected, rtol=2e-4, atol=1e-5)
 
