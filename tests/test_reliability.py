@@ -496,12 +496,14 @@ def test_two_ctrl_c_still_record_the_experiment_as_interrupted(tmp_path):
     pid = sqlite3.connect(directory / "experiment.db").execute("SELECT pid FROM trials").fetchone()[0]
     runner.send_signal(signal.SIGINT)
     time.sleep(0.5)
+    still_running = runner.poll() is None
     runner.send_signal(signal.SIGINT)  # while the first one is still stopping the trial
     _, err = runner.communicate(timeout=60)
     assert runner.returncode == 130, err
     with sqlite3.connect(directory / "experiment.db") as conn:
         assert conn.execute("SELECT status FROM experiment").fetchone()[0] == "Interrupted"
         assert conn.execute("SELECT state FROM trials").fetchone()[0] == "Running"  # to resume
-    assert b"still stopping" in err and b"Traceback" not in err
+    assert b"Traceback" not in err
+    assert b"still stopping" in err or not still_running  # a loaded machine may finish stopping first
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
