@@ -4,6 +4,7 @@ real script ``fake_trials/quadratic.py``, run by this interpreter."""
 from __future__ import annotations
 
 import copy
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,16 @@ def write_manifest(directory: Path, manifest: dict, filename: str = "experiment.
     path = directory / filename
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
     return path
+
+
+def trial_rows(directory: Path) -> list[dict]:
+    """The experiment's trials table, in creation order (as plain dicts)."""
+    with sqlite3.connect(Path(directory) / "experiment.db") as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM trials ORDER BY idx")]
+
+
+def experiment_row(directory: Path) -> dict:
+    with sqlite3.connect(Path(directory) / "experiment.db") as conn:
+        conn.row_factory = sqlite3.Row
+        return dict(conn.execute("SELECT * FROM experiment").fetchone())

@@ -11,23 +11,13 @@ import subprocess
 import sys
 import time
 
-from runner_helpers import experiment_manifest, write_manifest
+from runner_helpers import experiment_manifest, experiment_row, trial_rows, write_manifest
 
 from latticenas.runner.experiment import parse_experiment
 from latticenas.runner.orchestrator import ExperimentStatus, completion
 from latticenas.runner.trials import TrialRecord, TrialState
 
 
-def trial_rows(directory) -> list[dict]:
-    with sqlite3.connect(directory / "experiment.db") as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM trials ORDER BY idx")]
-
-
-def experiment_row(directory) -> dict:
-    with sqlite3.connect(directory / "experiment.db") as conn:
-        conn.row_factory = sqlite3.Row
-        return dict(conn.execute("SELECT * FROM experiment").fetchone())
 
 
 def test_parallel_trials_overlap(tmp_path, cli):

@@ -3,11 +3,10 @@ quadratic trial: stdlib only, seconds each)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import pytest
-from runner_helpers import experiment_manifest, write_manifest
+from runner_helpers import experiment_manifest, experiment_row, trial_rows, write_manifest
 
 from latticenas.errors import LatticeNASError
 from latticenas.runner.timebudget import TimeBudget, estimate_duration, format_seconds, parse_time_budget
@@ -16,16 +15,6 @@ from latticenas.runner.trials import TrialRecord, TrialState
 ONE_PARAMETER = [{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.0", "max": "1.0"}}]
 
 
-def rows(directory) -> list[dict]:
-    with sqlite3.connect(directory / "experiment.db") as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM trials ORDER BY idx")]
-
-
-def experiment_row(directory) -> dict:
-    with sqlite3.connect(directory / "experiment.db") as conn:
-        conn.row_factory = sqlite3.Row
-        return dict(conn.execute("SELECT * FROM experiment").fetchone())
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -77,7 +66,7 @@ def test_the_deadline_stops_running_trials_and_leaves_them_to_run_again(tmp_path
     assert code == 0 and "ExperimentTimeBudgetReached" in out
     assert elapsed < 6 * 1.1 + 3.0  # the deadline, plus stopping the trials and the report
     assert "time budget reached: stopping" in err
-    trials = rows(tmp_path / "exp")
+    trials = trial_rows(tmp_path / "exp")
     assert [t["state"] for t in trials] == ["Created", "Created"]  # none left Running
     assert all(t["pid"] is None and t["attempts"] == 1 for t in trials)
     assert not list((tmp_path / "exp" / "trials").glob("*/output/times.json"))  # cut short
@@ -85,7 +74,7 @@ def test_the_deadline_stops_running_trials_and_leaves_them_to_run_again(tmp_path
 
     code, out, _ = cli("experiment", "run", path, "--dir", tmp_path / "exp")  # resume, no budget
     assert code == 0 and "ExperimentMaxTrialsReached" in out
-    trials = rows(tmp_path / "exp")
+    trials = trial_rows(tmp_path / "exp")
     assert [(t["state"], t["attempts"]) for t in trials] == [("Succeeded", 2), ("Succeeded", 2)]
 
 
@@ -99,7 +88,7 @@ def test_no_trial_starts_that_would_overrun_the_budget(tmp_path, cli):
     elapsed = time.time() - started
     assert code == 0 and "ExperimentTimeBudgetReached" in out
     assert elapsed < budget * 1.1 + 2.0
-    trials = rows(tmp_path / "exp")
+    trials = trial_rows(tmp_path / "exp")
     assert 1 <= len(trials) < 20 and all(t["state"] != "Running" for t in trials)
     deadline = started + budget + 0.5  # the runner's clock starts a little after ours
     for i, t in enumerate(trials):  # each start left room for a trial as long as the earlier ones
@@ -116,7 +105,7 @@ def test_a_time_budget_may_replace_max_trial_count(tmp_path, cli):
     code, out, _ = cli("experiment", "run", write_manifest(tmp_path, manifest), "--dir", tmp_path / "exp",
                        "--time-budget", "6s")
     assert code == 0 and "ExperimentTimeBudgetReached" in out
-    assert len(rows(tmp_path / "exp")) >= 2
+    assert len(trial_rows(tmp_path / "exp")) >= 2
 
 
 def test_a_bad_budget_is_one_error_line(tmp_path, cli):
