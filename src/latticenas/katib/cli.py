@@ -91,7 +91,7 @@ def run_validate(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
             results = validate_file(path)
-        except (LatticeNASError, UnicodeDecodeError) as exc:
+        except (LatticeNASError, UnicodeDecodeError) as exc:  # stdin's bytes decode outside loading
             print(f"error: {_reading_error(path, exc)}", file=sys.stderr)
             failed = True
             continue

@@ -60,7 +60,8 @@ def read_sources(path: str | Path) -> list[tuple[str, list[Any]]]:
     except FileNotFoundError:
         raise ManifestError(f"{path}: no such file; check the path") from None
     except UnicodeDecodeError as exc:
-        raise ManifestError(f"{path}: not UTF-8 text (byte {exc.start}); save the manifest as UTF-8") from None
+        raise ManifestError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+                            "pass a Katib Experiment YAML saved as UTF-8") from None
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read it ({exc.strerror}); check the path") from None
     return [(str(path), load_yaml_documents(text, str(path)))]
