@@ -30,7 +30,7 @@ import pandas as pd
 
 from latticenas.data import Dataset, TableSchema, Task
 from latticenas.errors import DataError, LatticeNASError
-from latticenas.evaluation import classification_metrics, regression_metrics
+from latticenas.evaluation import task_metrics
 from latticenas.features import MISSING_TOKEN, TargetTransform, categorical_strings
 
 NAME = "HistGradientBoosting"
@@ -88,10 +88,8 @@ class Baseline:
     def evaluate(self, df: pd.DataFrame) -> dict[str, float]:
         """The trials' metrics on ``df`` (which must hold the target column)."""
         y = df[self.schema.target]
-        if self.transform is not None:
-            return regression_metrics(y.to_numpy(dtype="float64"), self.predict(df))
-        codes = self.schema.encode_target(y)
-        return classification_metrics(codes, self.predict(df), len(self.schema.classes))
+        truth = y.to_numpy(dtype="float64") if self.schema.task is Task.REGRESSION else self.schema.encode_target(y)
+        return task_metrics(self.schema.task, truth, self.predict(df), len(self.schema.classes or ()))
 
 
 def fit_baseline(dataset: Dataset, *, log_target: bool | None = None, seed: int = 0) -> Baseline:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from latticenas.data import Task
-from latticenas.evaluation import DIRECTIONS, Direction, classification_metrics, regression_metrics
+from latticenas.evaluation import DIRECTIONS, Direction, task_metrics
 
 SELECTION_ROUNDS = 25  # Caruana et al. / AutoGluon use 25-100; gains flatten after ~20
 BAGS = 20  # bagged selection: this many random halves of the candidates
@@ -44,9 +44,7 @@ def combine(predictions: Sequence[np.ndarray], weights: Sequence[float], link: s
 
 def scorer(task: Task, metric: str, y_true: np.ndarray, n_classes: int = 0) -> Callable[[np.ndarray], float]:
     """``predictions -> metric value`` on fixed true values (original units / class codes)."""
-    if task is Task.REGRESSION:
-        return lambda p: regression_metrics(y_true, p)[metric]
-    return lambda p: classification_metrics(y_true, p, n_classes)[metric]
+    return lambda p: task_metrics(task, y_true, p, n_classes)[metric]
 
 
 def greedy_selection(

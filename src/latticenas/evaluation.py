@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from latticenas.data.schema import Task
 from latticenas.katib.types import ObjectiveType as Direction  # one enum for "which way is better"
 
 
@@ -37,6 +38,14 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
         "mae": float(np.mean(np.abs(error))),
         "r2": float(1 - np.sum(error**2) / total) if total > 0 else 0.0,
     }
+
+
+def task_metrics(task: Task, y_true: np.ndarray, predictions: np.ndarray, n_classes: int = 0) -> dict[str, float]:
+    """The task's metrics: regression on values in original units, classification on class
+    codes and probabilities (the one place that picks between the two)."""
+    if task is Task.REGRESSION:
+        return regression_metrics(y_true, predictions)
+    return classification_metrics(y_true, predictions, n_classes)
 
 
 def classification_metrics(codes: np.ndarray, proba: np.ndarray, n_classes: int) -> dict[str, float]:

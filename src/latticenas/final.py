@@ -35,7 +35,7 @@ from latticenas import artifacts as layout
 from latticenas.data import Dataset, Task
 from latticenas.data.io import exists, is_gcs_uri, join_uri, read_bytes
 from latticenas.ensemble import bagged_selection, combine, link_for, scorer
-from latticenas.evaluation import DIRECTIONS, is_better
+from latticenas.evaluation import DIRECTIONS, is_better, task_metrics
 
 log = logging.getLogger(__name__)
 
@@ -204,11 +204,7 @@ def _truth(frame, schema) -> np.ndarray:
 
 
 def _all_metrics(schema, y_true, predictions) -> dict[str, float]:
-    from latticenas.evaluation import classification_metrics, regression_metrics
-
-    if schema.task is Task.REGRESSION:
-        return regression_metrics(y_true, predictions)
-    return classification_metrics(y_true, predictions, len(schema.classes or ()))
+    return task_metrics(schema.task, y_true, predictions, len(schema.classes or ()))
 
 
 def _write_model(directory: Path, members: Sequence[Candidate], weights: Sequence[int], link: str, best: Candidate) -> None:

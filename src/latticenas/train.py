@@ -24,7 +24,7 @@ import numpy as np
 from latticenas.arch.keras_builder import Network, as_dataset, build_encoder, build_network, encode
 from latticenas.arch.spec import ArchitectureSpec
 from latticenas.data import Dataset, TableSchema, Task
-from latticenas.evaluation import classification_metrics, regression_metrics
+from latticenas.evaluation import task_metrics
 from latticenas.features import FeatureStats, TargetTransform, encode_target, model_inputs
 from latticenas.params import ParameterSet
 
@@ -224,16 +224,14 @@ def evaluate_encoded(network: Network, data: Prepared) -> dict[str, float]:
     """Validation metrics from the body on pre-encoded features (fast; same math as serving)."""
     raw = keras.ops.convert_to_numpy(network.core(data.x_val, training=False))  # no per-call retracing
     if data.schema.task is Task.REGRESSION:
-        return regression_metrics(data.y_val_raw, data.transform.inverse(raw))
-    return classification_metrics(data.y_val_raw, raw, len(data.schema.classes))
+        raw = data.transform.inverse(raw)
+    return task_metrics(data.schema.task, data.y_val_raw, raw, len(data.schema.classes or ()))
 
 
 def evaluate(network: Network, x: dict, y_raw: np.ndarray, schema: TableSchema) -> dict[str, float]:
     """Metrics of the serving model (original units) on ``x`` against ``y_raw``."""
     predictions = network.serving.predict(as_dataset(x), verbose=0)
-    if schema.task is Task.REGRESSION:
-        return regression_metrics(y_raw, predictions)
-    return classification_metrics(y_raw, predictions, len(schema.classes))
+    return task_metrics(schema.task, y_raw, predictions, len(schema.classes or ()))
 
 
 def _failed(network_id, spec, status, started, error) -> NetworkResult:

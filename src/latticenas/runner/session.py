@@ -133,16 +133,16 @@ def _execute(experiment, workspace, store, time_budget=None):
 def _build_final(experiment, workspace, trials) -> None:
     """Ensemble the finished trials into ``<dir>/final/`` with the baseline beside it; a
     failure here (the data moved, say) is reported and leaves the search's results intact."""
-    from latticenas.final import FINAL, Candidate, build_final
+    from latticenas.final import FINAL, MAX_CANDIDATES, Candidate, build_final
+    from latticenas.runner.report import leaderboard
     from latticenas.runner.trials import TrialState
 
-    sign = 1.0 if experiment.objective.minimize else -1.0
-    done = sorted((t for t in trials if t.objective is not None and t.state is TrialState.SUCCEEDED),
-                  key=lambda t: (sign * t.objective, t.index))
-    candidates = [Candidate(t.name, str(workspace.output_dir(t.name)), t.objective) for t in done]
+    ranked = [r for r in leaderboard(experiment, trials) if r.state == TrialState.SUCCEEDED.value]  # best first
+    candidates = [Candidate(r.trial, str(workspace.output_dir(r.trial)), r.objective) for r in ranked]
     if not candidates:
         return
-    print(f"building the final model from {min(len(candidates), 20)} trial(s) and fitting the baseline ...", file=sys.stderr)
+    print(f"building the final model from {min(len(candidates), MAX_CANDIDATES)} trial(s) and fitting the baseline ...",
+          file=sys.stderr)
     try:
         build_final(candidates, experiment.objective.metric, workspace.directory / FINAL)
     except LatticeNASError as exc:
