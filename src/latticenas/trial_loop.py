@@ -20,7 +20,7 @@ from latticenas.artifacts import ArtifactWriter
 from latticenas.data import Dataset, Task
 from latticenas.distribute import pick_strategy
 from latticenas.errors import ParameterError, TrialFailedError
-from latticenas.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS, is_better
+from latticenas.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS, is_better, task_metrics
 from latticenas.fused import Member, param_estimate, should_fuse, train_fused
 from latticenas.metrics import format_metric_lines
 from latticenas.train import NetworkResult, NetworkStatus, Prepared, prepare, train_network
@@ -156,31 +156,33 @@ class _Loop:
         """The trial's model: the mean of its networks or the best one (``trial_ensemble``),
         saved as ``best/model.keras``; its validation predictions go to ``val_predictions.csv``."""
         from latticenas.ensemble import fuse, link_for
-        from latticenas.train import evaluate
 
         best, _ = self.best
-        model = next(n for r, n in self.trained if r is best).serving
         self.model_metrics = dict(best.metrics)
+        predictions = None  # the trial model's, each model predicted once
         mode = self.config.params.trial_ensemble
         if mode != "never" and len(self.trained) > 1:
             link = link_for(self.data.schema.task, bool(self.data.transform and self.data.transform.log))
             fused = fuse([n.serving for _, n in self.trained], [1.0] * len(self.trained), link, name="trial_ensemble")
-            metrics = evaluate(_Serving(fused), self.data.x_val_raw, self.data.y_val_raw, self.data.schema)
+            fused_predictions = self._val_predictions(fused)
+            metrics = task_metrics(self.data.schema.task, self.data.y_val_raw, fused_predictions,
+                                   len(self.data.schema.classes or ()))
             log.info("mean of %d networks: %s %.6g (best network %.6g)", len(self.trained), self.objective,
                      metrics[self.metric], best.metrics[self.metric])
             if mode == "always" or is_better(self.metric, metrics[self.metric], best.metrics[self.metric]):
-                model, self.model_metrics, self.ensemble_size = fused, metrics, len(self.trained)
+                predictions, self.model_metrics, self.ensemble_size = fused_predictions, metrics, len(self.trained)
                 self.writer.save_model(fused, layout.BEST, layout.MODEL)
                 self.writer.write_json({"members": [r.network_id for r, _ in self.trained], "link": link,
                                         "metrics": metrics, "best_network": best.to_dict()},
                                        layout.BEST, layout.METRICS)
-        self._write_val_predictions(model, dataset)
+        if predictions is None:
+            predictions = self._val_predictions(next(n for r, n in self.trained if r is best).serving)
+        self.writer.write_text(layout.val_predictions_csv(dataset.val.index, predictions), layout.VAL_PREDICTIONS)
 
-    def _write_val_predictions(self, model, dataset: Dataset) -> None:
+    def _val_predictions(self, model):
         from latticenas.arch.keras_builder import as_dataset
 
-        predictions = model.predict(as_dataset(self.data.x_val_raw), verbose=0)
-        self.writer.write_text(layout.val_predictions_csv(dataset.val.index, predictions), layout.VAL_PREDICTIONS)
+        return model.predict(as_dataset(self.data.x_val_raw), verbose=0)
 
     def _report_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         """Intermediate objective for Katib (and medianstop): the trial's best value so far."""
@@ -226,13 +228,6 @@ class _Loop:
         ordered = {self.objective: reported[self.objective], **reported}
         self.emit(format_metric_lines(ordered))
         return TrialOutcome(self.objective, best.network_id, reported[self.objective], reported, tuple(self.results))
-
-
-@dataclass(frozen=True)
-class _Serving:
-    """Adapts a bare serving model to :func:`latticenas.train.evaluate`'s ``network.serving``."""
-
-    serving: object
 
 
 def _describe(spec: ArchitectureSpec) -> str:
