@@ -26,3 +26,17 @@ def classification_frame(n: int = 400, classes: int = 2, seed: int = 0) -> pd.Da
     edges = np.quantile(score, np.linspace(0, 1, classes + 1)[1:-1])
     labels = np.array([f"class_{i}" for i in range(classes)])[np.digitize(score, edges)]
     return pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "label": labels})
+
+
+TINY_SPACE = {  # trials of a few seconds plus TensorFlow's start
+    "name": "tiny",
+    "objective": {"metric": "val-rmse", "type": "minimize"},
+    "additional_metrics": ["val-r2"],
+    "budget": {"max_trials": 2, "parallel_trials": 1},
+    "fixed": {"data": "example:ames", "target": "price", "epochs": 2, "patience": 2, "batch_size": 64,
+              "number_of_architecture_moities_to_try": 1, "minimum_levels": 1, "maximum_levels": 1,
+              "minimum_units_per_level": 1, "maximum_units_per_level": 1, "minimum_neurons_per_unit": 4},
+    "parameters": {"maximum_neurons_per_unit": {"type": "int", "min": 4, "max": 8},
+                   "learning_rate": {"type": "double", "min": 0.003, "max": 0.03, "distribution": "logUniform"}},
+    "algorithms": {"random": {"random_state": 1}},
+}

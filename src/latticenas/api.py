@@ -118,6 +118,7 @@ def search(
     space: str | Path | None = None,
     directory: str | Path | None = None,
     seed: int | None = None,
+    workers: str = "warm",
 ) -> SearchResult:
     """Search ``data`` for a model of ``target`` on this machine; see the module doc.
 
@@ -140,7 +141,7 @@ def search(
     spec = plan.experiment["spec"]  # its budget, as overrides: nothing stored earlier shadows it
     parallel = min(setup.parallel or spec["parallelTrialCount"], spec["parallelTrialCount"])
     run_experiment(plan.experiment, directory, max_trials=spec["maxTrialCount"], parallel=parallel,
-                   time_budget=budget)
+                   time_budget=budget, workers=workers)
     return SearchResult.from_directory(directory)
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from latticenas.runner.cli import add_workers_flag
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -37,6 +39,7 @@ def register(subparsers) -> None:
                                                         "(docs/search-space.md)")
     parser.add_argument("--dir", type=Path, help="experiment directory (default experiments/<experiment name>)")
     parser.add_argument("--seed", type=int, help="seed of the algorithm and the trials (default 0)")
+    add_workers_flag(parser)
     parser.add_argument("--emit-manifests", type=Path, metavar="DIR",
                         help="write the Experiment and its kustomize overlays to DIR for a cluster, and stop")
     parser.set_defaults(func=search_command)
@@ -57,7 +60,8 @@ def search_command(args) -> int:
 
     result = search(args.data, args.target, task=args.task, drop_columns=args.drop_columns,
                     time_budget=args.time_budget, max_trials=args.max_trials, parallel=args.parallel,
-                    algorithm=args.algorithm, space=args.space, directory=args.dir, seed=args.seed)
+                    algorithm=args.algorithm, space=args.space, directory=args.dir, seed=args.seed,
+                    workers=args.workers)
     print("\n" + "\n".join(where_lines(result)))
     if result.model_dir is None:
         print("no trial finished: run the same command again (with a larger --time-budget) to continue",

@@ -1,4 +1,5 @@
-"""``latticenas experiment run|status`` end to end, with real trial subprocesses."""
+"""``latticenas experiment run|status`` end to end, with real trial programs: every test runs
+once with process trials and once with warm workers (the ``worker_kind`` fixture)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import subprocess
 import sys
 import time
 
+import pytest
 from runner_helpers import experiment_manifest, experiment_row, trial_rows, write_manifest
 
 from latticenas.runner.experiment import parse_experiment
 from latticenas.runner.orchestrator import ExperimentStatus, completion
 from latticenas.runner.trials import TrialRecord, TrialState
 
-
+pytestmark = pytest.mark.usefixtures("worker_kind")
 
 
 def test_parallel_trials_overlap(tmp_path, cli):

@@ -27,16 +27,17 @@ from latticenas.runner.process import (
     run_trial_process,
 )
 from latticenas.runner.trials import TrialRecord, TrialState
+from latticenas.runner.warm import HOSTS_ENV, WarmPool
 
 
 def quad_command(*args: str) -> TrialCommand:
     return TrialCommand((sys.executable, str(FAKE_TRIAL), *args), {"LATTICENAS_TRIAL_NAME": "t-1"})
 
 
-def run(tmp_path, *args, should_stop=lambda values: False):
+def run(launch, tmp_path, *args, should_stop=lambda values: False):
     experiment = parse_experiment(experiment_manifest())
     collector = MetricCollector(experiment.metric_filters, experiment.objective.metric_names)
-    result = run_trial_process(quad_command(*args), tmp_path / "logs.txt", collector, "loss", should_stop)
+    result = launch(quad_command(*args), tmp_path / "logs.txt", collector, "loss", should_stop)
     return result, classify(result, experiment.objective)
 
 
@@ -78,8 +79,8 @@ def test_the_program_is_found_beside_the_interpreter_first(tmp_path, monkeypatch
     assert resolve_executable("surely-not-a-program") is None
 
 
-def test_a_good_trial_succeeds_with_every_step_recorded(tmp_path):
-    result, (state, value) = run(tmp_path, "--x=0.3", "--steps=3")
+def test_a_good_trial_succeeds_with_every_step_recorded(launch, tmp_path):
+    result, (state, value) = run(launch, tmp_path, "--x=0.3", "--steps=3")
     assert state is TrialState.SUCCEEDED and result.exit_code == 0
     assert len(result.metrics["loss"]) == 3 and value == pytest.approx(0.0)  # min strategy
     assert "accuracy" in result.metrics
@@ -87,13 +88,13 @@ def test_a_good_trial_succeeds_with_every_step_recorded(tmp_path):
     assert "trial t-1 starts" in (tmp_path / "logs.txt").read_text()  # stderr too
 
 
-def test_a_crashing_trial_fails(tmp_path):
-    result, (state, value) = run(tmp_path, "--x=0.9", "--fail-above=0.5")
+def test_a_crashing_trial_fails(launch, tmp_path):
+    result, (state, value) = run(launch, tmp_path, "--x=0.9", "--fail-above=0.5")
     assert result.exit_code == 3 and state is TrialState.FAILED and value is None
 
 
-def test_a_silent_trial_has_metrics_unavailable(tmp_path):
-    _, (state, value) = run(tmp_path, "--x=0.9", "--silent-above=0.5")
+def test_a_silent_trial_has_metrics_unavailable(launch, tmp_path):
+    _, (state, value) = run(launch, tmp_path, "--x=0.9", "--silent-above=0.5")
     assert state is TrialState.METRICS_UNAVAILABLE and value is None
 
 
@@ -105,10 +106,10 @@ def test_a_missing_program_fails_with_a_message(tmp_path):
     assert classify(result, experiment.objective)[0] is TrialState.FAILED
 
 
-def test_stopping_kills_the_process_and_marks_it_early_stopped(tmp_path):
+def test_stopping_kills_the_process_and_marks_it_early_stopped(launch, tmp_path):
     started = time.monotonic()
     result, (state, value) = run(
-        tmp_path, "--x=0.3", "--steps=50", "--sleep=0.1", should_stop=lambda values: len(values) >= 2
+        launch, tmp_path, "--x=0.3", "--steps=50", "--sleep=0.1", should_stop=lambda values: len(values) >= 2
     )
     assert state is TrialState.EARLY_STOPPED and result.stopped
     assert time.monotonic() - started < 4  # not the 5 s the trial would take
@@ -141,12 +142,16 @@ def test_medianstop_settings_defaults_and_refusals():
         create_early_stopping(spec, objective)
 
 
-def test_environment_reaches_the_trial(tmp_path):
+def test_environment_reaches_the_trial(tmp_path, worker_kind, monkeypatch):
     script = tmp_path / "env.py"
     script.write_text("import os; print('seen=' + ('1' if os.environ['LATTICENAS_TRIAL_NAME'] == 'abc' else '0'))")
+    if worker_kind == "warm":
+        monkeypatch.setenv(HOSTS_ENV, str(script))
     collector = MetricCollector([r"(\w+)=(\d+)"], ["seen"])
     command = TrialCommand((sys.executable, str(script)), {"LATTICENAS_TRIAL_NAME": "abc"})
-    result = run_trial_process(command, tmp_path / "log.txt", collector, "seen")
+    with WarmPool() as pool:
+        launch = pool.run_trial if worker_kind == "warm" else run_trial_process
+        result = launch(command, tmp_path / "log.txt", collector, "seen")
     assert result.metrics == {"seen": (1.0,)}
     assert os.environ.get("LATTICENAS_TRIAL_NAME") != "abc"
 

@@ -12,9 +12,9 @@ from latticenas.errors import LatticeNASError
 from latticenas.runner.timebudget import TimeBudget, estimate_duration, format_seconds, parse_time_budget
 from latticenas.runner.trials import TrialRecord, TrialState
 
+pytestmark = pytest.mark.usefixtures("worker_kind")  # process trials and warm workers alike
+
 ONE_PARAMETER = [{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.0", "max": "1.0"}}]
-
-
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from latticenas.runner.warm import WORKER_KINDS
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("experiment", help="run a Katib Experiment locally, or show its status")
@@ -35,10 +37,16 @@ def register(subparsers) -> None:
                      help="wall-clock budget of this run, e.g. 90s, 10m, 1h: no trial starts that would "
                           "overrun it, running trials stop at the deadline and run again on the next run")
     run.add_argument("--resume", action="store_true", help="continue the experiment stored in --dir")
+    add_workers_flag(run)
     run.set_defaults(func=run_command)
     status = actions.add_parser("status", help="summary and leaderboard of an experiment directory")
     status.add_argument("dir", type=Path, help="the experiment directory")
     status.set_defaults(func=status_command)
+
+
+def add_workers_flag(parser) -> None:
+    parser.add_argument("--workers", choices=WORKER_KINDS, default=WORKER_KINDS[0],
+                        help="x")
 
 
 def _positive(text: str) -> int:
@@ -55,7 +63,8 @@ def run_command(args) -> int:
     from latticenas.runner.session import run_experiment
 
     return run_experiment(args.manifest, args.dir, name=args.name, max_trials=args.max_trials,
-                          parallel=args.parallel, resume=args.resume, time_budget=args.time_budget)
+                          parallel=args.parallel, resume=args.resume, time_budget=args.time_budget,
+                          workers=args.workers)
 
 
 def status_command(args) -> int:

@@ -2,7 +2,8 @@
 
 Contract:
 
-* Up to ``parallelTrialCount`` trials run at once, each a subprocess watched by its own thread;
+* Up to ``parallelTrialCount`` trials run at once, each a process (or a warm worker's trial,
+  :mod:`.warm`: ``launch_trial``) watched by its own thread;
   the main thread asks the suggestion engine for new assignments, and the store records each
   transition as it happens (a trial thread commits its own Running and final states).
 * :func:`completion` is Katib's experiment status rule, a pure function of the trials: the
@@ -32,7 +33,6 @@ from __future__ import annotations
 import json
 import queue
 import shutil
-import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -45,11 +45,11 @@ from latticenas.runner.experiment import Experiment
 from latticenas.runner.process import (
     MetricCollector,
     ProcessResult,
+    Running,
     build_command,
     classify,
     kill_orphan,
     run_trial_process,
-    terminate,
 )
 from latticenas.runner.progress import Progress
 from latticenas.runner.state import ExperimentStore
@@ -104,6 +104,7 @@ class Orchestrator:
         progress: Progress,
         on_finished: Callable[[Sequence[TrialRecord]], None] = lambda trials: None,
         time_budget: TimeBudget | None = None,
+        launch_trial: Callable[..., ProcessResult] = run_trial_process,
     ) -> None:
         self.experiment = experiment
         self.workspace = workspace
@@ -116,7 +117,8 @@ class Orchestrator:
         self.time_budget = time_budget
         self.out_of_time = False  # the budget refused a start
         self.threads: dict[str, threading.Thread] = {}
-        self.processes: dict[str, subprocess.Popen] = {}
+        self.processes: dict[str, Running] = {}
+        self.launch_trial = launch_trial
         self.events: queue.Queue[TrialRecord | BaseException] = queue.Queue()
         self.aborting = threading.Event()
         self.exhausted = False
@@ -253,14 +255,14 @@ class Orchestrator:
         objective = self.experiment.objective
         collector = MetricCollector(self.experiment.metric_filters, objective.metric_names)
 
-        def on_start(proc) -> None:
-            self.processes[trial.name] = proc
+        def on_start(running: Running) -> None:
+            self.processes[trial.name] = running
             if self.aborting.is_set():  # stopped while it was starting
-                terminate(proc, grace=3.0)
-            self.store.mark_running(trial.name, proc.pid, run_id)
+                running.stop(3.0)
+            self.store.mark_running(trial.name, running.pid, running.run_id)
 
         try:
-            result = run_trial_process(
+            result = self.launch_trial(
                 command,
                 self.workspace.log_path(trial.name),
                 collector,
@@ -296,7 +298,7 @@ class Orchestrator:
     def _stop_trials(self) -> None:
         """Terminate every running trial; their threads return without recording a state."""
         self.aborting.set()
-        for proc in list(self.processes.values()):
-            terminate(proc, grace=3.0)
+        for running in list(self.processes.values()):
+            running.stop(3.0)
         for thread in list(self.threads.values()):
             thread.join(timeout=10.0)

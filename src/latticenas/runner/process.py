@@ -58,6 +58,17 @@ class TrialCommand:
 
 
 @dataclass(frozen=True)
+class Running:
+    """A started trial, as the orchestrator sees it: the pid and run id the store records (to
+    kill an orphan after a runner died) and how to stop it (gracefully, then kill after
+    ``grace`` seconds)."""
+
+    pid: int
+    run_id: str
+    stop: Callable[[float], None]
+
+
+@dataclass(frozen=True)
 class ProcessResult:
     exit_code: int
     metrics: Mapping[str, tuple[float, ...]]
@@ -188,7 +199,7 @@ def run_trial_process(
     collector: MetricCollector,
     objective_metric: str,
     should_stop: Callable[[Sequence[float]], bool] = lambda values: False,
-    on_start: Callable[[subprocess.Popen], None] = lambda proc: None,
+    on_start: Callable[[Running], None] = lambda running: None,
 ) -> ProcessResult:
     """Run the trial to the end (or until ``should_stop``); stdout+stderr go to ``log_path``."""
     executable = resolve_executable(command.argv[0])
@@ -206,22 +217,24 @@ def run_trial_process(
             env=env,
             start_new_session=True,
         )
-        on_start(proc)
-        stopped = _stream(proc, log, collector, objective_metric, should_stop)
+        on_start(Running(proc.pid, command.env.get("LATTICENAS_RUN_ID", ""), lambda grace: terminate(proc, grace)))
+        stopped = stream_output(proc.stdout, log, collector, objective_metric, should_stop, lambda: terminate(proc))
         exit_code = proc.wait()
     return ProcessResult(exit_code, collector.snapshot(), stopped=stopped)
 
 
-def _stream(proc, log, collector, objective_metric, should_stop) -> bool:
+def stream_output(lines, log, collector, objective_metric, should_stop, stop: Callable[[], None]) -> bool:
+    """Copy the trial's output lines (bytes) to ``log`` as they come, feed them to the
+    collector, and call ``stop`` once if ``should_stop`` says so; return whether it did."""
     stopped = False
-    for raw in proc.stdout:
+    for raw in lines:
         line = raw.decode("utf-8", errors="replace")
         log.write(line)
         log.flush()
         if objective_metric in collector.feed(line) and not stopped:
             if should_stop(collector.values[objective_metric]):
                 stopped = True
-                terminate(proc)
+                stop()
     return stopped
 
 

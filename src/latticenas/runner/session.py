@@ -44,11 +44,13 @@ def run_experiment(
     resume: bool = False,
     time_budget=None,
     final_model: bool = True,
+    workers: str = "warm",
 ) -> int:
     """Run MANIFEST in DIRECTORY (default ``experiments/<metadata.name>``); see the module doc.
 
     ``final_model=False`` skips building ``DIRECTORY/final/`` (the pipeline's aggregate step
-    builds its own from the pipeline's rows)."""
+    builds its own from the pipeline's rows). ``workers="warm"`` runs this project's trial
+    program in warm workers (:mod:`latticenas.runner.warm`), ``"process"`` one process a trial."""
     from latticenas.runner.state import run_lock
     from latticenas.runner.timebudget import TimeBudget
 
@@ -66,7 +68,7 @@ def run_experiment(
     with storage_faults(directory):  # a disk that fills up during the run: one error line, resumable
         directory.mkdir(parents=True, exist_ok=True)
         with run_lock(directory), _signals_as_interrupt():
-            return _run(experiment, directory, max_trials, parallel, time_budget, final_model)
+            return _run(experiment, directory, max_trials, parallel, time_budget, final_model, workers)
 
 
 def _load(manifest, name: str | None):
@@ -81,14 +83,14 @@ def _load(manifest, name: str | None):
 
 
 def _run(experiment, directory: Path, max_trials: int | None, parallel: int | None, time_budget,
-         final_model: bool = True) -> int:
+         final_model: bool = True, workers: str = "warm") -> int:
     from latticenas.runner.orchestrator import ExperimentStatus
     from latticenas.runner.report import write_report
     from latticenas.runner.workspace import open_for_run
 
     workspace, store, experiment = open_for_run(experiment, directory, max_trials, parallel)
     try:
-        done = _execute(experiment, workspace, store, time_budget)
+        done = _execute(experiment, workspace, store, time_budget, workers)
         if done.status is ExperimentStatus.SUCCEEDED and final_model:
             _build_final(experiment, workspace, store.trials())
         print(write_report(workspace, experiment, store.trials(), f"{done.status.value} ({done.reason})"))
@@ -97,15 +99,18 @@ def _run(experiment, directory: Path, max_trials: int | None, parallel: int | No
     return 0 if done.status is ExperimentStatus.SUCCEEDED else 1
 
 
-def _execute(experiment, workspace, store, time_budget=None):
+def _execute(experiment, workspace, store, time_budget=None, workers: str = "warm"):
     """Check what can be checked before a trial runs, then drive the trials to completion."""
     from latticenas.runner.algorithms import create_engine
     from latticenas.runner.earlystop import create_early_stopping
     from latticenas.runner.orchestrator import Orchestrator
-    from latticenas.runner.process import check_command
+    from latticenas.runner.process import check_command, run_trial_process
+    from latticenas.runner.warm import WORKER_KINDS, WarmPool
     from latticenas.runner.progress import Progress
     from latticenas.runner.report import leaderboard, write_leaderboard
 
+    if workers not in WORKER_KINDS:
+        raise LatticeNASError(f"workers={workers!r}: use one of {', '.join(WORKER_KINDS)}")
     engine = create_engine(experiment)
     early_stopping = create_early_stopping(experiment.early_stopping, experiment.objective)
     _check_budget(experiment, time_budget)
@@ -115,10 +120,12 @@ def _execute(experiment, workspace, store, time_budget=None):
     trials = store.trials()
     print(_banner(experiment, workspace.directory, trials, time_budget), file=sys.stderr)
     progress = Progress(experiment, experiment.budget.max_trials, sum(t.state.finished for t in trials))
+    pool = WarmPool() if workers == "warm" else None
     orchestrator = Orchestrator(
         experiment, workspace, store, engine, early_stopping, progress,
         on_finished=lambda trials: write_leaderboard(workspace, experiment, leaderboard(experiment, trials)),
         time_budget=time_budget,
+        launch_trial=pool.run_trial if pool else run_trial_process,
     )
     try:
         return orchestrator.run()
@@ -128,6 +135,8 @@ def _execute(experiment, workspace, store, time_budget=None):
         raise
     finally:
         progress.close()
+        if pool:
+            pool.close()
 
 
 def _build_final(experiment, workspace, trials) -> None:

@@ -4,7 +4,8 @@ loss = (x - 0.3)**2 + (y - 2)**2 / 10 + (0.5 if opt == "b" else 0) + level / 100
 Katib metric line once per step (``--steps``), approaching that value from above
 (step k of n adds (n - k) / n), then ``accuracy`` once. It sleeps ``--sleep`` seconds per
 step, writes ``times.json`` (start/end) and a ``best/`` folder into ``--output-dir``, and can
-misbehave on purpose: ``--fail-above T`` exits 3 when x > T, ``--silent-above T`` prints no
+misbehave on purpose: ``--fail-above T`` exits 3 when x > T, ``--die-above T`` kills its own
+process (SIGKILL) after the first step when x > T, ``--silent-above T`` prints no
 metric when x > T, ``--bad-from K`` adds 10 to the loss of trials numbered K or later (the
 number ends ``--trial-name``).
 """
@@ -12,6 +13,7 @@ number ends ``--trial-name``).
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -27,6 +29,7 @@ def main() -> int:
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--fail-above", type=float)
     parser.add_argument("--silent-above", type=float)
+    parser.add_argument("--die-above", type=float)
     parser.add_argument("--bad-from", type=int)
     parser.add_argument("--output-dir")
     parser.add_argument("--trial-name")
@@ -42,6 +45,8 @@ def main() -> int:
         time.sleep(args.sleep)
         if not silent:
             print(f"loss={loss + (args.steps - step) / args.steps!r}", flush=True)
+        if args.die_above is not None and args.x > args.die_above:
+            os.kill(os.getpid(), signal.SIGKILL)
         if args.fail_above is not None and args.x > args.fail_above:
             print("diverged", file=sys.stderr)
             return 3
