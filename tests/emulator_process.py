@@ -38,9 +38,14 @@ def running(cmd: list[str], host: str, name: str = "gcp-storage-emulator"):
         wait_until_up(host, proc, name)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """Terminate ``proc`` (this test's own child), killing it if it does not exit in time."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -129,5 +129,5 @@ def test_result_round_trips_through_json():
 
 def test_missing_sklearn_names_the_fix(small, monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
-    with pytest.raises(LatticeNASError, match="pip install scikit-learn"):
+    with pytest.raises(LatticeNASError, match=r"pip install 'latticenas\[search\]'"):
         fit_baseline(small)

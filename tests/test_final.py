@@ -67,6 +67,11 @@ def test_final_ensemble_saves_loads_and_predicts_like_a_network(tmp_path, frame,
     assert final is not None and final.baseline and final.baseline["name"] == "HistGradientBoosting"
     assert final.test_metrics and final.baseline["test_metrics"]
     assert load_final(tmp_path / "final") == final
+    importance = final.importance  # permutation importance on the validation rows, one per raw column
+    assert {f["name"] for f in importance["features"]} == set(frame.columns) - {target}
+    assert importance["metric"] == final.metric and importance["score"] == pytest.approx(final.val_metrics[final.metric])
+    assert (tmp_path / "final" / "importance.png").read_bytes()[:4] == b"\x89PNG"
+    assert "<svg" in (tmp_path / "final" / "importance.svg").read_text()
     record = json.loads((tmp_path / "final" / "final.json").read_text())
     assert record["kind"] in ("ensemble", "single") and sum(m["weight"] for m in record["members"]) >= 1
 

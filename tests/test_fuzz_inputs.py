@@ -175,8 +175,8 @@ def test_mutated_search_spaces_parse_or_refuse(data):
 
 
 # Found by the exploratory run of these targets (random, 300 examples each), in files owned
-# elsewhere: an unhashable value where a metric or algorithm name is expected is a TypeError.
-# Remove the marker once katib/webhook.py and space.py refuse them with one line.
+# elsewhere: an unhashable value where a metric or algorithm name was expected was a TypeError;
+# katib/webhook.py and space.py refuse them with one line now, and these cases keep it so.
 def _manifest_with(path: tuple, value):
     manifest = yaml.safe_load((ROOT / "manifests" / "base" / "experiment-random.yaml").read_text())
     node = manifest

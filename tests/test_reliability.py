@@ -26,6 +26,7 @@ import yaml
 from factories import classification_frame, regression_frame
 
 from latticenas.cli import main as latticenas
+from latticenas.search_plan import default_space
 from latticenas.trial import main as trial
 
 sys.path.insert(0, str(Path(__file__).parent / "runner"))
@@ -118,6 +119,12 @@ def workspace(tmp_path_factory) -> Path:
     write_manifest(ws, experiment_manifest(name="other", max_trials=1), "other.yaml")
     write_manifest(ws, experiment_manifest(max_trials=None), "endless.yaml")
     (ws / "broken.yaml").write_text("apiVersion: [unclosed\n")
+    space = default_space()  # the shipped space, with a size no trial allows
+    space["parameters"]["maximum_neurons_per_unit"] = {"type": "int", "min": 8, "max": 1_000_000_000}
+    (ws / "bigspace.yaml").write_text(yaml.safe_dump(space))
+    space["parameters"]["maximum_neurons_per_unit"] = {"type": "int", "min": 8, "max": 10_000}
+    space["parameters"]["maximum_units_per_level"] = {"type": "int", "min": 1, "max": 1000}
+    (ws / "memspace.yaml").write_text(yaml.safe_dump(space))  # within every bound, over its memory limit
     (ws / "latin1.yaml").write_bytes(NON_UTF8)
     (ws / "deployment.yaml").write_text(yaml.safe_dump({"apiVersion": "apps/v1", "kind": "Deployment"}))
     (ws / "emptydir").mkdir()
@@ -190,6 +197,10 @@ CORPUS = [
     ("trial-decay", T, [D, "--target=price", "--output-dir=o", "--p_lateral_connection_decay=fast"], 2, "not a known decay"),
     ("trial-neurons-huge", T, [D, "--target=price", "--output-dir=o", "--maximum_neurons_per_unit=1000000000"], 2, "maximum_neurons_per_unit=1000000000 is too large"),
     ("trial-units-huge", T, [D, "--target=price", "--output-dir=o", "--maximum_units_per_level=100000000", "--maximum_neurons_per_unit=8"], 2, "maximum_units_per_level=100000000 is too large"),
+    ("trial-batch-over-bound", T, [D, "--target=price", "--output-dir=o", "--batch_size=10000000"], 2, "batch_size=10000000 is too large: the bound is"),
+    ("trial-lattice-over-memory", T, [D, "--target=price", "--output-dir=o", "--maximum_levels=100", "--maximum_units_per_level=1000",
+                                      "--maximum_neurons_per_unit=10000"], 2, "maximum_neurons_per_unit=10000 is too large: the largest lattice"),
+    ("trial-infinite-values-choice", T, [D, "--target=price", "--output-dir=o", "--infinite_values=drop"], 2, "infinite_values='drop' is not allowed"),
     # the local runner
     ("run-dir-is-file", LN, ["experiment", "run", "m.yaml", "--dir", "small.csv"], 2, "is a file, not a directory"),
     ("run-dir-under-file", LN, ["experiment", "run", "m.yaml", "--dir", "small.csv/exp"], 2, "lies under the file small.csv"),
@@ -216,16 +227,22 @@ CORPUS = [
     ("predict-data-extension", LN, ["predict", "--model", "m", "--data", "notes.txt"], 2, "unsupported file type"),
     ("predict-text-in-numeric", LN, ["predict", "--model", "m", "--data", "text.csv", "--output", "out.csv"], 2, "numeric column 'size' holds text in data row(s) 3"),
     ("predict-feature-missing", LN, ["predict", "--model", "m", "--data", "nosize.csv", "--output", "out.csv"], 2, "lacks feature columns the model needs: size"),
-    # manifests (validate reports problems with exit 1, as documented)
-    ("validate-missing", LN, ["manifests", "validate", "nope.yaml"], 1, "no such file"),
-    ("validate-not-utf8", LN, ["manifests", "validate", "latin1.yaml"], 1, "not UTF-8 text"),
-    ("validate-not-yaml", LN, ["manifests", "validate", "broken.yaml"], 1, "not valid YAML"),
-    ("validate-empty-directory", LN, ["manifests", "validate", "emptydir"], 1, "no *.yaml files"),
+    # manifests (validate reports errors with exit 2, as documented)
+    ("validate-missing", LN, ["manifests", "validate", "nope.yaml"], 2, "no such file"),
+    ("validate-not-utf8", LN, ["manifests", "validate", "latin1.yaml"], 2, "not UTF-8 text"),
+    ("validate-not-yaml", LN, ["manifests", "validate", "broken.yaml"], 2, "not valid YAML"),
+    ("validate-empty-directory", LN, ["manifests", "validate", "emptydir"], 2, "no *.yaml files"),
     ("generate-space-missing", LN, ["manifests", "generate", "--space", "nope.yaml", "--out", "gen"], 2, "no such search-space file"),
     # search and the pipeline CLI
     ("search-data-missing", LN, ["search", "--data", "nope.csv", "--target", "price", "--dir", "s"], 2, "does not exist"),
     ("search-target-unknown", LN, ["search", "--data", "small.csv", "--target", "prise", "--dir", "s"], 2, "did you mean 'price'"),
     ("search-time-budget", LN, ["search", "--data", "small.csv", "--target", "price", "--time-budget", "soon", "--dir", "s"], 2, "is not a duration"),
+    ("pipeline-compile-output-under-file", LN, ["pipeline", "compile", "--output", "small.csv/p.yaml"], 2, "lies under the file small.csv"),
+    ("pipeline-compile-output-is-directory", LN, ["pipeline", "compile", "--output", "adir"], 2, "is a directory: pass a file path"),
+    ("pipeline-compile-output-not-yaml", LN, ["pipeline", "compile", "--output", "p.txt"], 2, "does not end in .yaml"),
+    ("generate-space-over-bound", LN, ["manifests", "generate", "--space", "bigspace.yaml", "--out", "gen"], 2, "maximum_neurons_per_unit=1000000000 is too large"),
+    ("generate-space-over-memory", LN, ["manifests", "generate", "--space", "memspace.yaml", "--out", "gen"], 2,
+     "parameters.maximum_neurons_per_unit: trials could not train with the memory limit 4Gi"),
     ("pipeline-run-not-local", LN, ["pipeline", "run"], 2, "the following arguments are required: --local"),
     ("pipeline-submit-param", LN, ["pipeline", "submit", "--host", "http://localhost:1", "--registry", "gs://b/r", "--param", "foo"], 2, "expected NAME=VALUE"),
     ("pipeline-submit-package", LN, ["pipeline", "submit", "--host", "http://localhost:1", "--registry", "gs://b/r", "--package", "nope.yaml"], 2, "no compiled pipeline"),
@@ -363,7 +380,7 @@ def test_a_full_disk_stops_the_run_with_one_line_and_it_resumes(small_disk, tmp_
 
 
 def test_a_store_transaction_the_disk_refuses_leaves_the_store_usable(small_disk):
-    from latticenas.fileio import StorageError
+    from latticenas.errors import StorageError
     from latticenas.runner.state import ExperimentStore
 
     (small_disk / "exp").mkdir()
@@ -405,10 +422,10 @@ def test_a_read_only_experiment_is_refused_for_run_and_read_by_status(read_only_
 def test_validate_names_a_file_that_is_not_utf8(tmp_path):
     (tmp_path / "latin1.yaml").write_bytes(NON_UTF8)
     code, _, err = run(latticenas, ["manifests", "validate", tmp_path / "latin1.yaml"])
-    assert code == 1
+    assert code == 2
     one_error_line(err, "latin1.yaml: not UTF-8 text (byte 0xe9")
     code, _, err = run(latticenas, ["manifests", "validate", tmp_path])  # inside a directory too
-    assert code == 1 and "not UTF-8 text" in err and "Traceback" not in err
+    assert code == 2 and "not UTF-8 text" in err and "Traceback" not in err
 
 
 def test_predict_keeps_an_earlier_output_when_the_table_is_refused(workspace, fake_model, monkeypatch):
@@ -450,6 +467,20 @@ def test_infinite_training_values_are_refused_naming_the_column(workspace):
     assert load_dataset(str(workspace / "inf.csv"), "price", drop_columns=["size"]).schema.numeric == ("rooms",)
 
 
+def test_a_search_takes_infinite_values_from_its_space_as_its_trials_do(workspace, tmp_path):
+    from latticenas.errors import DataError
+    from latticenas.search_plan import SearchSetup, plan_search
+
+    space = default_space()
+    space["fixed"]["infinite_values"] = "missing"
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    plan = plan_search(SearchSetup(data=str(workspace / "inf.csv"), target="price", space=str(tmp_path / "space.yaml")))
+    command = plan.experiment["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--infinite_values=missing" in " ".join(command)
+    with pytest.raises(DataError, match="'size' has infinite values"):
+        plan_search(SearchSetup(data=str(workspace / "inf.csv"), target="price"))
+
+
 def test_duplicate_column_names_are_refused_not_renamed(tmp_path):
     from latticenas.data import read_table
     from latticenas.errors import DataError
@@ -462,18 +493,23 @@ def test_duplicate_column_names_are_refused_not_renamed(tmp_path):
     assert list(read_table(str(path)).columns) == ["area", "area.1"]
 
 
-def test_a_parameter_set_too_large_for_memory_names_the_parameter_and_a_bound(tmp_path):
-    from latticenas.errors import ParameterError
-    from latticenas.trial import check_trial_resources, parse_config, training_bytes_floor
+def test_infinite_values_missing_is_a_trial_flag_that_makes_them_missing(workspace, tmp_path):
+    from latticenas.errors import DataError
+    from latticenas.features import FeatureStats
+    from latticenas.trial import load_trial_data, parse_config
 
-    base = ["--data=x.csv", "--target=y", f"--output-dir={tmp_path / 'o'}"]
-    config = parse_config([*base, "--maximum_neurons_per_unit=100000"])
-    with pytest.raises(ParameterError, match=r"maximum_neurons_per_unit=100000 is too large.*set maximum_neurons_per_unit <= (\d+)") as caught:
-        check_trial_resources(config, memory_bytes=2**30)
-    bound = int(caught.value.args[0].rsplit("<= ", 1)[1])
-    assert training_bytes_floor(3, 4, bound, 64) <= 2**30 < training_bytes_floor(3, 4, bound + 1, 64)
-    check_trial_resources(parse_config([*base, f"--maximum_neurons_per_unit={bound}"]), memory_bytes=2**30)
-    check_trial_resources(parse_config(base))  # the defaults fit this machine
+    config = parse_config([f"--data={workspace / 'inf.csv'}", "--target=price", f"--output-dir={tmp_path / 'o'}",
+                           "--infinite_values=missing"])
+    dataset = load_trial_data(config)
+    rows = pd.concat([dataset.train, dataset.val, dataset.test])
+    assert rows.loc[[3, 7], "size"].isna().all() and np.isfinite(rows["size"].dropna()).all()
+    assert len(rows) == 60 and rows["size"].notna().sum() == 58  # no row lost, only the two cells
+    assert {3, 7} & set(dataset.train.index)  # so the statistics below see one
+    stats = FeatureStats.fit(dataset.train, dataset.schema)
+    assert all(np.isfinite(stats.means)) and all(np.isfinite(stats.scales))
+    assert stats.has_missing[stats.numeric.index("size")]  # imputed, with a missing indicator
+    with pytest.raises(DataError, match="set infinite_values=missing to treat them as missing"):
+        load_trial_data(parse_config([f"--data={workspace / 'inf.csv'}", "--target=price", f"--output-dir={tmp_path / 'o'}"]))
 
 
 # ---------------------------------------------------------------------------- 13: two Ctrl-C

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from factories import classification_frame, regression_frame
+from factories import TINY_SPACE, classification_frame, regression_frame
 
 import latticenas
 from latticenas.cli import main
@@ -23,18 +23,6 @@ from latticenas.errors import LatticeNASError
 from latticenas.search_plan import SearchSetup, default_space, experiment_base_name, plan_search
 
 REPO = Path(__file__).resolve().parent.parent
-TINY_SPACE = {  # trials of a few seconds plus TensorFlow's start
-    "name": "tiny",
-    "objective": {"metric": "val-rmse", "type": "minimize"},
-    "additional_metrics": ["val-r2"],
-    "budget": {"max_trials": 2, "parallel_trials": 1},
-    "fixed": {"data": "example:ames", "target": "price", "epochs": 2, "patience": 2, "batch_size": 64,
-              "number_of_architecture_moities_to_try": 1, "minimum_levels": 1, "maximum_levels": 1,
-              "minimum_units_per_level": 1, "maximum_units_per_level": 1, "minimum_neurons_per_unit": 4},
-    "parameters": {"maximum_neurons_per_unit": {"type": "int", "min": 4, "max": 8},
-                   "learning_rate": {"type": "double", "min": 0.003, "max": 0.03, "distribution": "logUniform"}},
-    "algorithms": {"random": {"random_state": 1}},
-}
 
 
 @pytest.fixture
@@ -207,7 +195,11 @@ def test_search_save_load_predict(tmp_path, tiny_space):
     assert {"Succeeded", "Final", "Baseline"} <= set(result.leaderboard["state"])
     assert result.final is not None and result.final.test_metrics
     assert result.baseline is not None and result.baseline.name == "HistGradientBoosting"
-    assert result.report_path.is_file() and result.model_dir == tmp_path / "exp" / "final"
+    assert result.report_path == tmp_path / "exp" / "report.html" and result.model_dir == tmp_path / "exp" / "final"
+    importance = result.final.feature_importance  # on the validation rows, one entry per raw column
+    assert importance.metric == result.final.metric and {f.name for f in importance.features} == set(frame) - {"price"}
+    page = result.report_path.read_text()
+    assert ">Feature importance<" in page and ">Parameter importance<" in page and "Networks of the final model" in page
 
     predicted = result.model.predict(frame.head(20))
     saved = result.model.save(tmp_path / "saved")

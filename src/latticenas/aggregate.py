@@ -15,25 +15,28 @@ Contract:
 
       leaderboard.csv, leaderboard.json   every trial, best first (runner.report)
       progress.png                         objective per trial and best so far (runner.report)
-      progress.html                        the runner's page: summary, plot, leaderboard
-      report.html                          that page plus the best trial and its network
+      report.html                          the search's report (latticenas.search_report), as
+                                           the runner writes it: summary, final model and
+                                           baseline, plot, sortable leaderboard, parameter and
+                                           feature importance, networks, the best trial
       report.md                            summary, best trial, network, top of the leaderboard
       diagram.svg, diagram.html            the best network (latticenas.arch.diagram)
       best_metrics.json                    the best trial's observed metrics
 
   and returns a :class:`Report` with the paths and the best trial's metrics. The network
-  files and its sections are left out when no spec is given. Given the search's final model
+  files and its sections are left out when no spec is given (``networks``: the final model's
+  ``(title, spec)`` to draw instead of the best spec). Given the search's final model
   (``final``: a :class:`latticenas.final.FinalModel`, e.g. the pipeline's choice), the
   leaderboard has it and the HistGradientBoosting baseline as unranked rows (as
   ``latticenas experiment status`` shows them), and the pages a "Final model" section: what
   it is (ensemble members and weights, or the best trial) and the validation and test value
-  of the selection metric for the final model, the best trial and the baseline.
+  of the selection metric for the final model, the best trial and the baseline; the HTML page
+  also its feature importance.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from latticenas.errors import LatticeNASError
+from latticenas.importance import FeatureImportance
+from latticenas.search_report import final_table
 
 TRIALS_FORMAT = "latticenas-trials/1"
 TOP_ROWS = 20
@@ -170,7 +175,6 @@ class Report:
     leaderboard_csv: Path
     leaderboard_json: Path
     progress_png: Path
-    progress_html: Path
     html: Path
     markdown: Path
     best_metrics_json: Path
@@ -181,10 +185,11 @@ class Report:
 
 
 def write_report(results: SearchResults, directory: str | Path, best_spec=None, *, top: int = TOP_ROWS,
-                 final=None) -> Report:
+                 final=None, networks: Sequence[tuple[str, Any]] | None = None) -> Report:
     """Write the report files (see the module docstring) into ``directory``."""
-    from latticenas.runner.report import leaderboard, plot_progress, render_table, write_html, write_leaderboard
+    from latticenas.runner.report import leaderboard, leaderboard_cells, plot_progress, render_table, write_leaderboard
     from latticenas.runner.workspace import Workspace
+    from latticenas.search_report import REPORT, write_search_report
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -194,7 +199,6 @@ def write_report(results: SearchResults, directory: str | Path, best_spec=None, 
     summary = summary_lines(results)
     write_leaderboard(workspace, experiment, rows)
     svg_plot = plot_progress(workspace, experiment, trials)
-    write_html(workspace, experiment, rows, svg_plot, summary)
     best = results.best()
     metrics = results.observed(best) if best is not None else {}
 
@@ -208,11 +212,10 @@ def write_report(results: SearchResults, directory: str | Path, best_spec=None, 
         diagram_html = directory / "diagram.html"
         diagram_html.write_text(render_html(best_spec, title=title))
 
-    page = (directory / "progress.html").read_text()
-    section = _final_html(final) + _best_html(results, best, metrics, best_spec)
-    marker = page.rfind("</body>")
-    page = page[:marker] + section + page[marker:] if marker >= 0 else page + section
-    (directory / "report.html").write_text(page)
+    if networks is None:
+        networks = [(title, best_spec)] if best_spec is not None else []
+    write_search_report(directory / REPORT, experiment, trials, leaderboard_cells(experiment, rows),
+                        summary + (final.lines()[:-1] if final else []), svg_plot, final, networks)
 
     markdown = _markdown(results, summary, best, metrics, best_spec, render_table(experiment, rows, limit=top), top,
                          final)
@@ -225,8 +228,7 @@ def write_report(results: SearchResults, directory: str | Path, best_spec=None, 
         leaderboard_csv=directory / "leaderboard.csv",
         leaderboard_json=directory / "leaderboard.json",
         progress_png=directory / "progress.png",
-        progress_html=directory / "progress.html",
-        html=directory / "report.html",
+        html=directory / REPORT,
         markdown=directory / "report.md",
         best_metrics_json=directory / "best_metrics.json",
         diagram_svg=diagram_svg,
@@ -245,34 +247,8 @@ def summary_lines(results: SearchResults) -> list[str]:
                           label=f"{experiment.name} ({results.backend} backend)")
 
 
-def final_table(final) -> list[tuple[str, float | None, float | None]]:
-    """``(model, validation value, test value)`` of the selection metric for the final model,
-    the best trial and the baseline (None where not measured)."""
-    m = final.metric
-    if final.kind == "ensemble":
-        label = "final: ensemble of " + ", ".join(f"{x['trial']} x{x['weight']:g}" for x in final.members)
-    else:
-        label = f"final: the best trial, {final.best_trial}"
-    rows = [(label, final.val_metrics.get(m), (final.test_metrics or {}).get(m)),
-            (f"best trial {final.best_trial}", final.best_trial_val_metrics.get(m), (final.best_trial_test_metrics or {}).get(m))]
-    if final.baseline:
-        rows.append((f"{final.baseline['name']} baseline", final.baseline["val_metrics"].get(m),
-                     (final.baseline.get("test_metrics") or {}).get(m)))
-    return rows
-
-
 def _number(value) -> str:
     return "-" if value is None else f"{value:.6g}"
-
-
-def _final_html(final) -> str:
-    if final is None:
-        return ""
-    cells = "".join(f"<tr><td>{html.escape(name)}</td><td>{_number(val)}</td><td>{_number(test)}</td></tr>"
-                    for name, val, test in final_table(final))
-    return (f"<h2>Final model ({html.escape(final.kind)})</h2>\n<table><tr><th>model</th><th>validation {final.metric}</th>"
-            f"<th>test {final.metric}</th></tr>{cells}</table>\n<p>Test values are the search-time models' "
-            "(the retrain step refits the final model on train + validation and tests it again).</p>\n")
 
 
 def _parameters(results: SearchResults, trial) -> list[tuple[str, str]]:
@@ -280,23 +256,6 @@ def _parameters(results: SearchResults, trial) -> list[tuple[str, str]]:
     for parameter in results.experiment.parameters:
         if parameter.name in trial.params:
             out.append((parameter.name, parameter.format(trial.params[parameter.name])))
-    return out
-
-
-def _best_html(results: SearchResults, best, metrics: Mapping[str, float], spec) -> str:
-    if best is None:
-        return "<h2>Best trial</h2><p>No trial reported the objective.</p>\n"
-    rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{v:.6g}</td></tr>" for k, v in metrics.items()
-    ) + "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in _parameters(results, best)
-    )
-    out = f"<h2>Best trial: {html.escape(best.name)}</h2>\n<table><tr><th>metric / parameter</th><th>value</th></tr>{rows}</table>\n"
-    if spec is not None:
-        from latticenas.arch.diagram import render_svg
-
-        svg = render_svg(spec, title=f"best network of {best.name}")
-        out += f"<h2>Best network</h2>\n<p>spec {html.escape(spec.content_hash[:12])}: {html.escape(_describe(spec))}</p>\n{svg[svg.find('<svg'):]}\n"
     return out
 
 
@@ -312,6 +271,13 @@ def _markdown(results, summary: Sequence[str], best, metrics, spec, table: str, 
         lines += [f"## Final model ({final.kind})", "", f"| model | validation {final.metric} | test {final.metric} |",
                   "| --- | --- | --- |"]
         lines += [f"| {name} | {_number(val)} | {_number(test)} |" for name, val, test in final_table(final)]
+        lines.append("")
+    if final is not None and final.importance:
+        importance = FeatureImportance.from_dict(final.importance)
+        lines += ["## Feature importance", "", f"Permutation importance on the {importance.split} rows: the "
+                  f"{importance.change} when one column is shuffled.", "", f"| feature | {importance.change} |",
+                  "| --- | --- |"]
+        lines += [f"| {f.name} | {f.mean:.4g} |" for f in importance.features[:top]]
         lines.append("")
     if best is not None:
         lines += [f"## Best trial: {best.name}", "", "| metric | value |", "| --- | --- |"]

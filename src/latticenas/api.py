@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from latticenas.errors import LatticeNASError
+from latticenas.search_report import REPORT
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from latticenas.runner.orchestrator import ExperimentStatus
 
 DATA_FILE = "data.csv"
-REPORT = "progress.html"
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,7 @@ def search(
     ``data``: a CSV/Parquet path, ``gs://`` URI, ``example:NAME`` or a DataFrame.
     ``time_budget``: seconds or ``"90s"``, ``"10m"``, ``"1h"``. ``directory`` defaults to
     ``experiments/<experiment name>`` (``experiments/data-tpe`` for a DataFrame).
+    ``workers``: ``"warm"`` (trials in warm workers that import TensorFlow once) or ``"process"``.
     """
     from latticenas.runner.session import run_experiment
     from latticenas.runner.timebudget import TimeBudget

@@ -21,7 +21,7 @@
 ``<output>`` is a local directory or a ``gs://`` prefix. Files are written as soon as they
 exist (each network's record right after it trains), so a trial that dies keeps what it did.
 A local write that the disk refuses (full, read-only) raises
-:class:`~latticenas.fileio.StorageError`: one ``error:`` line, exit 2.
+:class:`~latticenas.errors.StorageError`: one ``error:`` line, exit 2.
 """
 
 from __future__ import annotations

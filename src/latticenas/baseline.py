@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from latticenas.extras import require
 from latticenas.data import Dataset, TableSchema, Task
 from latticenas.errors import DataError, LatticeNASError
 from latticenas.evaluation import task_metrics
@@ -130,12 +131,9 @@ def run_baseline(
 
 
 def _sklearn_ensemble():
-    """``sklearn.ensemble``, or LatticeNASError naming the install command."""
-    try:
-        import sklearn
-        from sklearn import ensemble
-    except ImportError as exc:
-        raise LatticeNASError("the baseline needs scikit-learn: pip install scikit-learn") from exc
+    """``sklearn.ensemble``, or LatticeNASError naming the extra (or the version) to install."""
+    sklearn = require("sklearn")
+    from sklearn import ensemble
     version = tuple(int(p) for p in sklearn.__version__.split(".")[:2] if p.isdigit())
     if version < MIN_SKLEARN:
         raise LatticeNASError(

@@ -1,8 +1,9 @@
 """The ``latticenas`` command: a thin dispatcher over the library.
 
 Each command group lives beside the code it drives and registers itself here through a
-``register(subparsers)`` function that adds its parsers and sets ``func``. User mistakes
-(:class:`~latticenas.errors.LatticeNASError`) become one ``error:`` line and a non-zero exit.
+``register(subparsers)`` function that adds its parsers and sets ``func``. User mistakes and
+environment faults become one ``error:`` line and a non-zero exit
+(:class:`~latticenas.errors.ErrorBoundary`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sys
 
 from latticenas import __version__
-from latticenas.errors import LatticeNASError
+from latticenas.errors import ErrorBoundary
 
 # Modules that contribute subcommands; each defines register(subparsers).
 COMMAND_MODULES = (
@@ -44,15 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(func, args) -> int:
-    """Call a command function, turning user errors into one line and an exit code."""
-    try:
+    """Call a command function inside the error boundary (:class:`~latticenas.errors.ErrorBoundary`)."""
+    with ErrorBoundary() as boundary:
         return int(func(args) or 0)
-    except LatticeNASError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return boundary.exit_code
 
 
 def main(argv: list[str] | None = None) -> int:

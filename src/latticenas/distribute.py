@@ -48,3 +48,17 @@ def _tpu_strategy(tf) -> StrategyChoice | None:
         log.warning("a TPU seemed present but could not be initialized (%s); using the default strategy", exc)
         return None
     return StrategyChoice(strategy, f"TPU ({strategy.num_replicas_in_sync} cores)", True)
+
+
+def configure_graph_optimizer(choice: StrategyChoice) -> None:
+    """With no GPU or TPU in use, turn TensorFlow's graph optimizer (grappler) off.
+
+    On a CPU, building a sampled lattice's training step is most of a small network's training
+    time (one new graph per network), and grappler's passes over that graph cost about a third
+    of it while the steps ran no faster; the trained weights differ only by float rounding
+    (~1e-7 relative). Measured in ``benchmarks/README.md`` ("Training a network: tracing").
+    Accelerators keep grappler: its layout and fusion passes pay off there."""
+    import tensorflow as tf
+
+    if not choice.accelerator and not tf.config.list_physical_devices("GPU"):
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})

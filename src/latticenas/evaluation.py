@@ -40,6 +40,15 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
     }
 
 
+def truth(frame, schema) -> np.ndarray:
+    """The target column of ``frame`` as :func:`task_metrics` takes it: values in original
+    units (regression) or class codes (classification)."""
+    y = frame[schema.target]
+    if schema.task is Task.REGRESSION:
+        return y.to_numpy(dtype="float64")
+    return schema.encode_target(y)
+
+
 def task_metrics(task: Task, y_true: np.ndarray, predictions: np.ndarray, n_classes: int = 0) -> dict[str, float]:
     """The task's metrics: regression on values in original units, classification on class
     codes and probabilities (the one place that picks between the two)."""

@@ -10,7 +10,11 @@ on the objective's metric, and writes ``<directory>`` (the experiment's ``final/
     preprocessing.json   the input contract (as in a trial's best/)
     spec.json, diagram.svg   the best trial's best network
     final.json           kind, members and weights, validation (and test) metrics of the final
-                         model, of the best single trial, and of the HistGradientBoosting baseline
+                         model, of the best single trial, and of the HistGradientBoosting baseline,
+                         and the final model's feature importance
+    importance.json, importance.svg, importance.png
+                         permutation importance of the final model on the validation rows, in the
+                         units of the selection metric (:mod:`latticenas.importance`)
 
 So ``latticenas predict --model <dir>/final``, :class:`~latticenas.predict.Predictor`, the
 registry and the pipeline treat it like any trial's ``best/``. The data are loaded as the
@@ -35,7 +39,8 @@ from latticenas import artifacts as layout
 from latticenas.data import Dataset, Task
 from latticenas.data.io import exists, is_gcs_uri, join_uri, read_bytes
 from latticenas.ensemble import bagged_selection, combine, link_for, scorer
-from latticenas.evaluation import DIRECTIONS, is_better, task_metrics
+from latticenas.evaluation import DIRECTIONS, is_better, task_metrics, truth
+from latticenas.importance import FeatureImportance, model_importance, write_importance
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,7 @@ class FinalModel:
     test_metrics: dict[str, float] | None = None
     best_trial_test_metrics: dict[str, float] | None = None
     baseline: dict | None = None  # BaselineResult.to_dict()
+    importance: dict | None = None  # FeatureImportance.to_dict() on the validation rows
     seconds: float = 0.0
     extra: dict = field(default_factory=dict)
 
@@ -75,6 +81,11 @@ class FinalModel:
     @classmethod
     def from_dict(cls, data: dict) -> FinalModel:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    @property
+    def feature_importance(self) -> FeatureImportance | None:
+        """The final model's permutation importance on the validation rows, typed."""
+        return FeatureImportance.from_dict(self.importance) if self.importance else None
 
     def lines(self) -> list[str]:
         """The terminal summary: the final model, its test score, the baseline beside it."""
@@ -91,6 +102,8 @@ class FinalModel:
                 ratio = f"  (final / baseline = {self.test_metrics[m] / base[m]:.3f})"
             out.append(f"  test {m}:       final {_fmt(self.test_metrics.get(m))}, best trial {_fmt((self.best_trial_test_metrics or {}).get(m))}"
                        + (f", {self.baseline['name']} {_fmt(base.get(m))}" if base else "") + ratio)
+        if self.importance:
+            out.append("  " + self.feature_importance.line())
         out.append(f"  model: {self.directory}/{layout.MODEL}  (latticenas predict --model {self.directory} --data FILE)")
         return out
 
@@ -130,7 +143,7 @@ def build_final(
     log_target = bool((contract.get("target_transform") or {}).get("log"))
     link = link_for(schema.task, log_target)
     metric = objective_metric(objective, schema.task)
-    y_val = _truth(dataset.val, schema)
+    y_val = truth(dataset.val, schema)
     rows = dataset.val.index.to_numpy()
     usable = [(c, p) for c, (r, p) in loaded if len(r) == len(rows) and np.array_equal(r, rows)]
     if not usable:
@@ -154,6 +167,7 @@ def build_final(
         best_trial=best.name, best_trial_val_metrics=single_metrics,
     )
     final = _with_test(final, dataset, best)
+    final = _with_importance(final, dataset)
     if baseline:
         final = _with_baseline(final, dataset, config)
     final = FinalModel(**{**final.__dict__, "seconds": round(time.perf_counter() - started, 3)})
@@ -196,13 +210,6 @@ def _load(config) -> Dataset:
     return load_trial_data(config)
 
 
-def _truth(frame, schema) -> np.ndarray:
-    y = frame[schema.target]
-    if schema.task is Task.REGRESSION:
-        return y.to_numpy(dtype="float64")
-    return schema.encode_target(y)
-
-
 def _all_metrics(schema, y_true, predictions) -> dict[str, float]:
     return task_metrics(schema.task, y_true, predictions, len(schema.classes or ()))
 
@@ -212,6 +219,7 @@ def _write_model(directory: Path, members: Sequence[Candidate], weights: Sequenc
     import keras
 
     import latticenas.arch.keras_layers  # noqa: F401  (registers the custom layers)
+    import latticenas.optimizer  # noqa: F401  (the optimizer saved with a trained model)
     from latticenas.ensemble import fuse
 
     staging = Path(tempfile.mkdtemp(prefix=".final.", dir=directory.parent if directory.parent.exists() else None))
@@ -246,7 +254,7 @@ def _with_test(final: FinalModel, dataset: Dataset, best: Candidate) -> FinalMod
         return final
     from latticenas.predict import Predictor
 
-    y_test = _truth(dataset.test, dataset.schema)
+    y_test = truth(dataset.test, dataset.schema)
     test = _all_metrics(dataset.schema, y_test, Predictor.load(final.directory).predict(dataset.test))
     best_test = test
     if final.kind == "ensemble":
@@ -255,6 +263,16 @@ def _with_test(final: FinalModel, dataset: Dataset, best: Candidate) -> FinalMod
                 Path(tmp, name).write_bytes(read_bytes(join_uri(best.output, layout.BEST, name)))
             best_test = _all_metrics(dataset.schema, y_test, Predictor.load(tmp).predict(dataset.test))
     return FinalModel(**{**final.__dict__, "test_metrics": test, "best_trial_test_metrics": best_test})
+
+
+def _with_importance(final: FinalModel, dataset: Dataset) -> FinalModel:
+    """Permutation importance of the written final model on the validation rows, stored in
+    the record and as ``importance.*`` files beside the model."""
+    from latticenas.predict import Predictor
+
+    importance = model_importance(Predictor.load(final.directory), dataset.val, final.metric)
+    write_importance(importance, final.directory)
+    return FinalModel(**{**final.__dict__, "importance": importance.to_dict()})
 
 
 def _with_baseline(final: FinalModel, dataset: Dataset, config) -> FinalModel:

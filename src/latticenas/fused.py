@@ -28,6 +28,7 @@ import keras
 
 from latticenas.arch.keras_builder import as_dataset, build_network
 from latticenas.arch.spec import ArchitectureSpec
+from latticenas.optimizer import build_slots, make_optimizer
 from latticenas.params import ParameterSet
 from latticenas.train import (
     NetworkResult, NetworkStatus, Prepared, _failed, evaluate, evaluate_encoded, learning_rate, loss_for,
@@ -102,11 +103,10 @@ class FusedTrial:
                     self.failures[i] = self._failed(i, NetworkStatus.FAILED, f"{type(exc).__name__}: {exc}")
             if self.networks:
                 self.model = _fused_model(self.networks)
-                optimizer = keras.optimizers.AdamW(
-                    learning_rate=learning_rate(params, steps_per_epoch(data, params)),
-                    weight_decay=params.weight_decay, clipnorm=1.0)
+                optimizer = make_optimizer(learning_rate(params, steps_per_epoch(data, params)), params.weight_decay)
                 self.model.compile(optimizer=optimizer, jit_compile=False,
                                    loss={_key(i): loss_for(data.schema.task) for i in self.networks})
+                build_slots(self.model)
 
     def _failed(self, i: int, status: NetworkStatus, error: str) -> NetworkResult:
         m = self.members[i]

@@ -3,14 +3,18 @@ runner), both bound to the regular expression Katib's StdOut metrics collector a
 
 Katib's default filter is ``([\\w|-]+)\\s*=\\s*([+-]?\\d*(\\.\\d+)?([Ee][+-]?\\d+)?)``: group 1 is
 the metric name, group 2 its value. The trial prints ``name=value`` lines that match it; a run
-of the local runner reads them back with the Experiment's own filter (or this default).
+of the local runner reads them back with the Experiment's own filter (or this default),
+matched with RE2 (``google-re2``), the syntax of Katib's Go collector (``\\w`` is ASCII there).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
+
+import re2
 
 KATIB_DEFAULT_FILTER = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
 
@@ -46,7 +50,7 @@ def parse_metric_lines(
     Returns every value seen for each name, in order (Katib reports the latest, the min or
     the max according to the objective's ``metricStrategies``).
     """
-    pattern = re.compile(metric_filter or KATIB_DEFAULT_FILTER)
+    pattern = _compiled(metric_filter or KATIB_DEFAULT_FILTER)
     lines = text.splitlines() if isinstance(text, str) else list(text)
     found: dict[str, list[float]] = {}
     for line in lines:
@@ -58,3 +62,8 @@ def parse_metric_lines(
                 continue
             found.setdefault(name, []).append(value)
     return found
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(metric_filter: str):
+    return re2.compile(metric_filter)

@@ -31,6 +31,7 @@ __all__ = [
     "NUMERIC_ENCODINGS",
     "LEARNING_RATE_SCHEDULES",
     "TRIAL_ENSEMBLES",
+    "INFINITE_VALUES",
     "ParameterField",
     "ParameterSet",
     "parameter_fields",
@@ -55,6 +56,9 @@ LEARNING_RATE_SCHEDULES: tuple[str, ...] = ("constant", "cosine", "plateau")
 #: What a trial's model is: the mean of its networks when that validates better than the
 #: best single network (auto), always the mean, or always the best single network.
 TRIAL_ENSEMBLES: tuple[str, ...] = ("auto", "always", "never")
+#: What +-inf in a numeric feature column means: the table is refused (as scikit-learn does),
+#: or those cells count as missing (imputed, with a missing indicator).
+INFINITE_VALUES: tuple[str, ...] = ("refuse", "missing")
 
 _NAMED_DECAY = re.compile(r"zero_(\d+)_exp_decay")
 _NO_DECAY = "no_decay"
@@ -202,6 +206,7 @@ class ParameterSet:
     dropout: float = _f(0.0, "dropout rate after every hidden unit, in [0, 1)")
     numeric_encoding: str = _f("quantile", "encoding of numeric columns: standard, robust (median/IQR, clipped) or quantile (normal scores)")
     trial_ensemble: str = _f("auto", "the trial's model: auto (mean of its networks if that validates better), always, never")
+    infinite_values: str = _f("refuse", "+-inf in a numeric feature column: refuse the table, or treat those cells as missing")
 
     def __post_init__(self) -> None:
         _normalise_types(self)
@@ -238,7 +243,8 @@ class ParameterSet:
 @dataclass(frozen=True)
 class ParameterField:
     """One field of :class:`ParameterSet`: ``type`` is int, float or str; ``optional`` means
-    it also accepts None; ``choices`` lists the allowed strings where the set is closed."""
+    it also accepts None; ``choices`` lists the allowed strings where the set is closed;
+    ``minimum``/``maximum`` bound a count or size field (inclusive; None: no bound)."""
 
     name: str
     type: type
@@ -246,6 +252,8 @@ class ParameterField:
     help: str
     optional: bool = False
     choices: tuple[str, ...] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -257,6 +265,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "learning_rate_schedule": LEARNING_RATE_SCHEDULES,
     "numeric_encoding": NUMERIC_ENCODINGS,
     "trial_ensemble": TRIAL_ENSEMBLES,
+    "infinite_values": INFINITE_VALUES,
 }
 
 
@@ -271,7 +280,8 @@ def parameter_fields() -> tuple[ParameterField, ...]:
         base = next(a for a in args if a is not type(None)) if optional else hint
         records.append(
             ParameterField(
-                f.name, base, f.default, f.metadata["help"], optional, _CHOICES.get(f.name)
+                f.name, base, f.default, f.metadata["help"], optional, _CHOICES.get(f.name),
+                _MINIMUMS.get(f.name), _MAXIMUMS.get(f.name),
             )
         )
     return tuple(records)
@@ -369,6 +379,15 @@ _MINIMUMS: dict[str, int] = {
     "seed": 0, "epochs": 1, "batch_size": 1, "patience": 0,
 }
 
+#: Sizes no lattice of this package is meant to exceed, whatever the memory; the memory a
+#: trial has bounds them further (latticenas.capacity).
+_MAXIMUMS: dict[str, int] = {
+    "minimum_levels": 100, "maximum_levels": 100,
+    "minimum_units_per_level": 1000, "maximum_units_per_level": 1000,
+    "minimum_neurons_per_unit": 10_000, "maximum_neurons_per_unit": 10_000,
+    "batch_size": 1_000_000,
+}
+
 _RANGES: tuple[tuple[str, str], ...] = (
     ("minimum_levels", "maximum_levels"),
     ("minimum_units_per_level", "maximum_units_per_level"),
@@ -382,6 +401,10 @@ def _check_counts(p: ParameterSet) -> None:
         value = getattr(p, name)
         if value < minimum:
             raise ParameterError(f"{name}={value} is below {minimum}; set {name} >= {minimum}")
+    for name, maximum in _MAXIMUMS.items():
+        value = getattr(p, name)
+        if value > maximum:
+            raise ParameterError(f"{name}={value} is too large: the bound is {maximum}; set {name} <= {maximum}")
 
 
 def _check_ranges(p: ParameterSet) -> None:

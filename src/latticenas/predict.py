@@ -37,6 +37,7 @@ class Predictor:
         import keras
 
         import latticenas.arch.keras_layers  # noqa: F401  (registers the custom layers)
+        import latticenas.optimizer  # noqa: F401  (the optimizer saved with a trained model)
 
         directory = Path(directory)
         model_path, contract_path = directory / layout.MODEL, directory / layout.PREPROCESSING
@@ -64,14 +65,18 @@ class Predictor:
         return target
 
     def predict(self, df: pd.DataFrame) -> np.ndarray:
-        from latticenas.arch.keras_builder import as_dataset
-
         missing = [c for c in self.schema.feature_names if c not in df.columns]
         if missing:
             raise DataError(f"the table lacks feature columns the model needs: {', '.join(missing[:10])}")
         for column in self.stats.numeric:
             _check_numeric(df[column], column)
-        return np.asarray(self.model.predict(as_dataset(model_inputs(df, self.stats)), verbose=0))
+        return self.predict_inputs(model_inputs(df, self.stats))
+
+    def predict_inputs(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """Predictions for rows already converted to model inputs (:func:`~latticenas.features.model_inputs`)."""
+        from latticenas.arch.keras_builder import as_dataset
+
+        return np.asarray(self.model.predict(as_dataset(inputs), verbose=0))
 
     def predict_frame(self, df: pd.DataFrame) -> pd.DataFrame:
         """Predictions as a table: ``prediction`` (regression) or ``prediction`` + ``p_<class>``."""

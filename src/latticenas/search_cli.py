@@ -85,7 +85,7 @@ def emit_command(args) -> int:
     print(f"apply it: kubectl apply -k {args.emit_manifests}/base   (GPU: -k {args.emit_manifests}/overlays/gpu)")
     if args.time_budget is not None:
         print("note: Katib has no time budget; on a cluster the pipeline's search step enforces it "
-              "(docs/local-runner.md)")
+              "(its time_budget parameter, docs/pipeline.md)")
     return 0
 
 

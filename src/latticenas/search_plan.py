@@ -131,8 +131,9 @@ def _load(data: str, setup: SearchSetup):
     from latticenas.data import load_dataset
     from latticenas.trial import resolve_data_uri
 
-    return load_dataset(resolve_data_uri(data), setup.target, task=setup.task,
-                        drop_columns=setup.drop_columns)
+    fixed = (_read_space(setup.space).get("fixed") or {}) if setup.space else {}
+    return load_dataset(resolve_data_uri(data), setup.target, task=setup.task, drop_columns=setup.drop_columns,
+                        infinite=str(fixed.get("infinite_values", "refuse")))  # as the trials will
 
 
 def default_space() -> dict[str, Any]:

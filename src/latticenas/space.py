@@ -346,6 +346,7 @@ class _Parser:
         algorithms = self.algorithms(data.get("algorithms"), parameters, fixed, budget)
         early = self.early_stopping(data.get("early_stopping"), algorithms)
         self.check_against_trial(parameters, fixed)
+        self.check_trial_memory(parameters, fixed, resources)
         return SearchSpace(
             name=name, objective=objective, budget=budget, parameters=parameters,
             fixed=tuple(fixed.items()), resources=resources, algorithms=algorithms,
@@ -766,6 +767,30 @@ class _Parser:
                 except LatticeNASError as exc:
                     raise self.fail(f"parameters.{p.name}",
                                     f"value {value!r} would be rejected by the trial: {exc}") from None
+
+    def check_trial_memory(self, parameters: tuple[Parameter, ...], fixed: Mapping[str, Any],
+                           resources: Resources) -> None:
+        """The largest lattice the space allows (each size at its largest candidate) must be
+        able to train in the trial container's memory limit (latticenas.capacity)."""
+        limit = dict(resources.limits).get("memory")
+        if limit is None:
+            return
+        from latticenas.capacity import SIZE_FIELDS, check_memory
+        from latticenas.params import ParameterSet
+
+        sizes = {name for name, _ in SIZE_FIELDS}
+        largest = {p.name: _upper(p) for p in parameters if p.name in sizes and _upper(p) is not None}
+        known = _parameter_fields() or {}
+        try:
+            params = ParameterSet.from_mapping({**{k: v for k, v in fixed.items() if k in known}, **largest})
+        except LatticeNASError:
+            return  # check_against_trial names the value the trial rejects
+        try:
+            check_memory(params, memory=int(_quantity(limit)))
+        except LatticeNASError as exc:
+            name = str(exc).split("=", 1)[0]
+            where = f"parameters.{name}" if name in largest else (f"fixed.{name}" if name in fixed else "resources.limits.memory")
+            raise self.fail(where, f"trials could not train with the memory limit {limit}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- helpers

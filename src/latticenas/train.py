@@ -26,6 +26,7 @@ from latticenas.arch.spec import ArchitectureSpec
 from latticenas.data import Dataset, TableSchema, Task
 from latticenas.evaluation import task_metrics
 from latticenas.features import FeatureStats, TargetTransform, encode_target, model_inputs
+from latticenas.optimizer import build_slots, make_optimizer
 from latticenas.params import ParameterSet
 
 log = logging.getLogger(__name__)
@@ -114,10 +115,9 @@ def loss_for(task: Task) -> str:
 
 
 def compile_network(network: Network, params: ParameterSet, task: Task, steps_per_epoch: int = 1) -> None:
-    optimizer = keras.optimizers.AdamW(
-        learning_rate=learning_rate(params, steps_per_epoch), weight_decay=params.weight_decay, clipnorm=1.0
-    )
+    optimizer = make_optimizer(learning_rate(params, steps_per_epoch), params.weight_decay)
     network.core.compile(optimizer=optimizer, loss=loss_for(task), jit_compile=False)
+    build_slots(network.core)
 
 
 def learning_rate(params: ParameterSet, steps_per_epoch: int):

@@ -25,8 +25,10 @@ import time
 from dataclasses import dataclass
 
 from latticenas import __version__
-from latticenas.errors import LatticeNASError, ParameterError
+from latticenas.capacity import check_memory
+from latticenas.errors import ErrorBoundary, ParameterError
 from latticenas.params import ParameterSet, parameter_fields
+from latticenas.termination import sigterm_as_interrupt
 
 log = logging.getLogger("latticenas.trial")
 
@@ -141,73 +143,7 @@ def check_trial_resources(config: TrialConfig, memory_bytes: int | None = None) 
 
     if not is_gcs_uri(config.output_dir):
         check_directory(config.output_dir, "--output-dir")
-    memory = memory_bytes or available_memory()
-    if memory:
-        _check_memory(config.params, memory)
-
-
-# (maximum field, its minimum) in the order a memory bound names them
-_SIZE_FIELDS = (("maximum_neurons_per_unit", "minimum_neurons_per_unit"),
-                ("maximum_units_per_level", "minimum_units_per_level"),
-                ("maximum_levels", "minimum_levels"), ("batch_size", None))
-
-
-def training_bytes_floor(levels: int, units: int, neurons: int, batch_size: int) -> int:
-    """A floor on the memory that training a lattice of ``levels`` x ``units`` units of
-    ``neurons`` neurons takes: a level-1 unit reads >= 1 column, every later unit >= 1 unit of
-    the level before (neurons x neurons weights, see the sampler), the output >= 1 unit; a weight
-    costs 16 bytes (value, gradient, two AdamW moments), a unit's output 4 bytes a batch row."""
-    weights = units * neurons + (levels - 1) * units * neurons * neurons + neurons
-    return 16 * weights + 4 * batch_size * levels * units * neurons
-
-
-def _check_memory(params: ParameterSet, memory: int) -> None:
-    sizes = {name: getattr(params, name) for name, _ in _SIZE_FIELDS}
-
-    def fits(**change) -> bool:
-        s = {**sizes, **change}
-        return training_bytes_floor(s["maximum_levels"], s["maximum_units_per_level"],
-                                    s["maximum_neurons_per_unit"], s["batch_size"]) <= memory
-
-    if fits():
-        return
-    need = training_bytes_floor(sizes["maximum_levels"], sizes["maximum_units_per_level"],
-                                sizes["maximum_neurons_per_unit"], sizes["batch_size"])
-    shape = (f"{sizes['maximum_levels']} levels of {sizes['maximum_units_per_level']} units of "
-             f"{sizes['maximum_neurons_per_unit']} neurons, batch {sizes['batch_size']}")
-    for name, minimum_name in _SIZE_FIELDS:
-        low, high = (getattr(params, minimum_name) if minimum_name else 1), sizes[name]
-        if not fits(**{name: low}):
-            continue
-        while low < high:  # the largest value of this field that fits
-            mid = (low + high + 1) // 2
-            low, high = (mid, high) if fits(**{name: mid}) else (low, mid - 1)
-        raise ParameterError(
-            f"{name}={sizes[name]} is too large: the largest lattice this set allows ({shape}) needs "
-            f"at least {_gib(need)} to train and this trial has {_gib(memory)}; set {name} <= {low}")
-    raise ParameterError(f"the lattices this set allows ({shape}) need at least {_gib(need)} to train and "
-                         f"this trial has {_gib(memory)}; lower minimum_neurons_per_unit and maximum_neurons_per_unit")
-
-
-def available_memory() -> int | None:
-    """Bytes of memory this process may use: the cgroup limit (a container's) or physical RAM;
-    ``None`` where neither can be read."""
-    limits = []
-    try:
-        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, OSError, ValueError):  # no sysconf, or not these names
-        pass
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            with open(path) as handle:
-                limits.append(int(handle.read().strip()))
-        except (OSError, ValueError):  # no such cgroup file, or "max"
-            pass
-    return min(limits, default=None)
-
-
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.3g} GiB"
+    check_memory(config.params, memory_bytes)
 
 
 def resolve_data_uri(uri: str) -> str:
@@ -219,32 +155,35 @@ def resolve_data_uri(uri: str) -> str:
     return example_path(uri[len(EXAMPLE_SCHEME):])
 
 
-def load_trial_data(config: TrialConfig):
+def load_trial_data(config: TrialConfig, memory_bytes: int | None = None):
+    """The trial's checked, split table; the memory bound checked again now that the input's
+    width (at least one column a feature) is known, still before TensorFlow loads."""
     from latticenas.data import load_dataset
 
-    return load_dataset(
+    dataset = load_dataset(
         resolve_data_uri(config.data), config.target, task=config.task, drop_columns=config.drop_columns,
         val_fraction=config.val_fraction, test_fraction=config.test_fraction, allow_leakage=config.allow_leakage,
+        infinite=config.params.infinite_values,
     )
+    check_memory(config.params, memory_bytes, input_width=len(dataset.schema.feature_names))
+    return dataset
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     started = time.perf_counter()
-    try:
+    # A container's stop (SIGTERM to PID 1) takes the Ctrl-C path, then ends the process at once.
+    with (sigterm_as_interrupt(),
+          ErrorBoundary("interrupted: the networks trained so far are in the output directory") as boundary):
         config = parse_config(argv)
         check_trial_resources(config)  # an unusable output location or memory bound fails first
         dataset = load_trial_data(config)  # bad data fails fast, before TensorFlow loads
         from latticenas.trial_loop import run_trial
 
         outcome = run_trial(config, dataset, emit=_emit)
-    except LatticeNASError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: the networks trained so far are in the output directory", file=sys.stderr)
-        return 130
+    if boundary.exit_code is not None:
+        return boundary.exit_code
     log.info("trial finished in %.1f s: best network %s, artifacts in %s",
              time.perf_counter() - started, outcome.best_network_id, config.output_dir)
     return 0

@@ -18,7 +18,7 @@ from latticenas.arch import ArchitectureSpec, sample_architectures
 from latticenas.arch.diagram import render_svg
 from latticenas.artifacts import ArtifactWriter
 from latticenas.data import Dataset, Task
-from latticenas.distribute import pick_strategy
+from latticenas.distribute import configure_graph_optimizer, pick_strategy
 from latticenas.errors import ParameterError, TrialFailedError
 from latticenas.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS, is_better, task_metrics
 from latticenas.fused import Member, param_estimate, should_fuse, train_fused
@@ -50,6 +50,7 @@ def run_trial(config, dataset: Dataset, emit: Callable[[str], None] = print) -> 
              dataset.schema.task.value, objective)
     _quiet_tensorflow()
     choice = pick_strategy()
+    configure_graph_optimizer(choice)
     log.info("distribution strategy: %s", choice.description)
     data = prepare(dataset, config.log_target, config.params.numeric_encoding)
     specs = sample_architectures(

@@ -15,8 +15,9 @@ the CSV reader, none (its duplicate-column and infinite-value refusals came from
 the manifest target, a UnicodeDecodeError out of ``validate_file`` for bytes that are not
 UTF-8 (``manifests validate`` now prints one line for it; the library call still raises, from
 katib/loading.py) and TypeErrors for a list or mapping where a metric or algorithm name is
-expected (katib/webhook.py, space.py), pinned as expected failures in
-tests/test_fuzz_inputs.py until fixed.
+expected (katib/webhook.py, space.py), since refused with one line there and kept as cases in
+tests/test_fuzz_inputs.py. After the size bounds, the memory bound and the
+``infinite_values`` option (hypothesis, 30 s twice, 1000-2400 inputs a target): no new finding.
 """
 
 from __future__ import annotations

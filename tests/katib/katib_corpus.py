@@ -239,6 +239,39 @@ REJECTED: list[tuple[str, Callable[[], dict], str, str]] = [
     ("optuna-normal", lambda: experiment("optuna-normal", algorithm="multivariate-tpe", parameters=[
         {**PARAMETERS[0], "feasibleSpace": {**PARAMETERS[0]["feasibleSpace"], "distribution": "normal"}}, PARAMETERS[1]]),
      "spec.parameters[0].feasibleSpace.distribution", "Optuna"),
+    ("grid-normal", lambda: experiment("grid-normal", algorithm="grid", maxTrialCount=4, parameters=[
+        {**PARAMETERS[0], "feasibleSpace": {"min": "0.01", "max": "0.05", "step": "0.01", "distribution": "normal"}}, {
+            **PARAMETERS[1], "feasibleSpace": {**PARAMETERS[1]["feasibleSpace"], "step": "0.1"}}]),
+     "spec.parameters[0].feasibleSpace.distribution", "not supported by grid"),
+    ("filter-look-ahead", lambda: experiment("lookahead", collector=with_filter(r"(?=l)([\w-]+)=([\d.]+)")),
+     "spec.metricsCollectorSpec.source.filter.metricsFormat[0]", "invalid perl operator: (?="),
+]
+
+#: admitted with a warning: Katib admits them but ignores or silently changes something
+#: (id, builder, path, message substring)
+WARNED: list[tuple[str, Callable[[], dict], str, str]] = [
+    ("unknown-field", lambda: {**(m := experiment("unknown")), "spec": {**m["spec"], "parallelTrialCont": 2}},
+     "spec.parallelTrialCont", "unknown field"),
+    ("duplicate-value", lambda: experiment("duplicate", parameters=[*PARAMETERS, {
+        "name": "act", "parameterType": "categorical", "feasibleSpace": {"list": ["relu", "relu"]}}]),
+     "spec.parameters[2].feasibleSpace.list[1]", "listed twice"),
+    ("goptuna-unknown-setting", lambda: experiment("cmaes", algorithm="cmaes", settings={"popsize": "8"}),
+     "spec.algorithm.algorithmSettings[0]", "goptuna ignores"),
+    ("log-uniform-min-zero-optuna", lambda: logged_int("multivariate-tpe"),
+     "spec.parameters[0].feasibleSpace.min", "raises min to 1e-10"),
+    ("filter-cannot-read-trial-lines", lambda: experiment("colon", collector=with_filter(r"([\w-]+):\s*([\d.]+)")),
+     "spec.metricsCollectorSpec.source.filter.metricsFormat", "no filter reads the line 'loss=0.125'"),
+    ("goptuna-log-uniform", lambda: experiment("sobol", algorithm="sobol", parameters=[
+        {**PARAMETERS[0], "feasibleSpace": {**PARAMETERS[0]["feasibleSpace"], "distribution": "logUniform"}}, PARAMETERS[1]]),
+     "spec.parameters[0].feasibleSpace.distribution", "ignores logUniform"),
+    ("tpe-parallel-copies", lambda: experiment("tpe", algorithm="tpe", parallelTrialCount=3, maxTrialCount=6),
+     "spec.parallelTrialCount", "kubeflow/katib#1329"),
+    ("hyperopt-normal-unbounded", lambda: experiment("normal", parameters=[
+        {**PARAMETERS[0], "feasibleSpace": {**PARAMETERS[0]["feasibleSpace"], "distribution": "normal"}}, PARAMETERS[1]]),
+     "spec.parameters[0].feasibleSpace.distribution", "outside min..max"),
+    ("hyperopt-step-not-dividing-min", lambda: experiment("quantized", parameters=[
+        {"name": "lr", "parameterType": "double", "feasibleSpace": {"min": "0.05", "max": "0.5", "step": "0.1"}}, PARAMETERS[1]]),
+     "spec.parameters[0].feasibleSpace.step", "multiples of the step"),
 ]
 
 

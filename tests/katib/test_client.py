@@ -28,7 +28,8 @@ from latticenas.runner.trials import TrialState, best_trial, observed
 NAMESPACE = "kubeflow-user-example-com"
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 VERBS = {"create_namespaced_custom_object": "create", "get_namespaced_custom_object": "get",
-         "list_namespaced_custom_object": "list"}
+         "list_namespaced_custom_object": "list", "patch_namespaced_custom_object": "patch",
+         "delete_namespaced_custom_object": "delete"}
 
 
 class RecordingApi:
@@ -70,6 +71,19 @@ class RecordingApi:
     def list_namespaced_custom_object(self, group, version, namespace, plural, label_selector=None, **kwargs):
         self._record("list_namespaced_custom_object", plural, namespace=namespace, label_selector=label_selector)
         return {"apiVersion": "kubeflow.org/v1beta1", "kind": "TrialList", "items": copy.deepcopy(self.trials)}
+
+    def patch_namespaced_custom_object(self, group, version, namespace, plural, name, body, **kwargs):
+        self._record("patch_namespaced_custom_object", plural, namespace=namespace, name=name, body=copy.deepcopy(body))
+        self.created = {**self.created, "spec": {**self.created["spec"], **body["spec"]}}
+        return self.created
+
+    def delete_namespaced_custom_object(self, group, version, namespace, plural, name, **kwargs):
+        self._record("delete_namespaced_custom_object", plural, namespace=namespace, name=name)
+        if plural == "trials":
+            self.trials = [t for t in self.trials if t["metadata"]["name"] != name]
+        else:
+            self.created = None
+        return {"status": "Success"}
 
     def used(self) -> set[tuple[str, str]]:
         return {(resource, verb) for resource, verb, _ in self.calls}
@@ -309,4 +323,29 @@ def test_the_calls_made_are_exactly_the_declared_permissions(experiment):
     name = katib.submit_experiment(experiment, NAMESPACE, client=api)
     katib.wait_for_experiment(name, NAMESPACE, timeout_s=60, poll_s=1, client=api, clock=Clock(), sleep=lambda s: None)
     katib.read_trials(name, NAMESPACE, client=api, experiment=experiment)
+    katib.stop_experiment(name, NAMESPACE, client=api)
+    api.trials = []
+    katib.stop_experiment(name, NAMESPACE, client=api)  # no trial finished: the Experiment is deleted
     assert api.used() == set(katib.KATIB_PERMISSIONS)
+
+
+def test_stop_experiment_ends_it_at_the_trials_that_finished(experiment):
+    api = RecordingApi(trials=katib_trials())
+    name = katib.submit_experiment(experiment, NAMESPACE, client=api)
+    assert katib.stop_experiment(name, NAMESPACE, client=api) == 6  # all but the Running one
+    [patch] = [call for _, verb, call in api.calls if verb == "patch"]
+    assert patch["body"] == {"spec": {"maxTrialCount": 6, "parallelTrialCount": 2, "maxFailedTrialCount": 3}}
+    assert [call["name"] for resource, verb, call in api.calls if (resource, verb) == ("trials", "delete")] == [
+        "ames-random-g0k1l"]
+    records = katib.read_trials(name, NAMESPACE, client=api, experiment=experiment)
+    assert len(records) == 6 and TrialState.RUNNING not in {r.state for r in records}
+    assert api.created["spec"]["maxTrialCount"] == 6  # Katib starts no more
+
+
+def test_stop_experiment_without_a_finished_trial_deletes_it(experiment):
+    running = [t for t in katib_trials() if t["metadata"]["name"].endswith("g0k1l")]
+    api = RecordingApi(trials=running)
+    name = katib.submit_experiment(experiment, NAMESPACE, client=api)
+    assert katib.stop_experiment(name, NAMESPACE, client=api) == 0
+    assert [(r, v) for r, v, _ in api.calls][1:] == [("trials", "list"), ("experiments", "delete")]
+    assert api.created is None

@@ -51,7 +51,22 @@ def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
 def test_validate_directory(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["manifests", "validate", str(MANIFESTS / "base")]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 8 and all(line.startswith("OK ") for line in lines)
+    assert sum(line.startswith("OK ") for line in lines) == 8
+    assert all(line.startswith("OK ") or ": warning: " in line for line in lines)
+
+
+def test_validate_prints_warnings_and_strict_fails_on_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exp = yaml.safe_load(GOOD.read_text(encoding="utf-8"))
+    exp["spec"]["parallelTrialCont"] = 2  # Katib admits it; the API server drops the field
+    warned = tmp_path / "warned.yaml"
+    warned.write_text(yaml.safe_dump(exp), encoding="utf-8")
+    assert main(["manifests", "validate", str(warned)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"OK {warned}: ames-random"
+    assert out[1].startswith(f"{warned}: ames-random: spec.parallelTrialCont: warning: unknown field")
+    assert main(["manifests", "validate", "--strict", str(warned)]) == 2
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"{warned}: ames-random: spec.parallelTrialCont: unknown field" + out[0].split("unknown field", 1)[1]]
 
 
 def test_validate_reports_each_issue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,7 +75,7 @@ def test_validate_reports_each_issue(tmp_path: Path, capsys: pytest.CaptureFixtu
     exp["spec"]["algorithm"]["algorithmName"] = "randum"
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(exp), encoding="utf-8")
-    assert main(["manifests", "validate", str(GOOD), str(bad)]) == 1
+    assert main(["manifests", "validate", str(GOOD), str(bad)]) == 2
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"OK {GOOD}: ames-random"
     assert f"{bad}: ames-random: spec.parallelTrialCount: 0 must be greater than 0" in out[1]
@@ -69,7 +84,7 @@ def test_validate_reports_each_issue(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["manifests", "validate", str(tmp_path / "nope.yaml")]) == 1
+    assert main(["manifests", "validate", str(tmp_path / "nope.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
 
 
@@ -84,7 +99,10 @@ def test_validate_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
 def test_generate_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "manifests"
     assert main(["manifests", "generate", *SPACES, "--out", str(out)]) == 0
-    assert "14 files, 14 changed" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "14 files, 14 changed" in captured.out
+    warnings = captured.err.splitlines()  # cmaes, sobol, hyperband: written uniform, and said so
+    assert len(warnings) == 3 and all(w.startswith("warning: ") and "uniformly" in w for w in warnings)
     assert main(["manifests", "generate", *SPACES, "--out", str(out), "--check"]) == 0
     assert capsys.readouterr().out.startswith(f"OK {out}: 14 files match")
     (out / "base" / "experiment-tpe.yaml").write_text("# edited\n", encoding="utf-8")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from katib_corpus import ADMITTED, REJECTED
+from katib_corpus import ADMITTED, REJECTED, WARNED
 
 from latticenas.katib.validate import check_experiment, validate_experiment
 
@@ -90,6 +90,14 @@ def test_corpus_katib_rejects_or_breaks(build, path: str, text: str) -> None:
     errors = validate_experiment(build())
     assert any(e.path == path and text in e.message for e in errors), "\n".join(map(str, errors))
     assert all("; " in e.message for e in errors)
+
+
+@pytest.mark.parametrize(("build", "path", "text"), [c[1:] for c in WARNED], ids=[c[0] for c in WARNED])
+def test_corpus_katib_admits_with_a_warning(build, path: str, text: str) -> None:
+    found = check_experiment(build())
+    assert [e for e in found if e.is_error] == [], "\n".join(map(str, found))
+    assert any(w.path == path and text in w.message for w in found), "\n".join(map(str, found))
+    assert all("; " in w.message for w in found)
 
 
 def test_the_corpus_covers_every_trial_kind_collector_and_nas_algorithm() -> None:

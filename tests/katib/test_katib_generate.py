@@ -23,6 +23,7 @@ from latticenas.katib.generate import (
     build_experiment,
     build_experiments,
     check_manifests,
+    distribution_notes,
     render_manifests,
     trial_command,
     write_manifests,
@@ -184,6 +185,20 @@ def test_hyperband_uses_epochs_as_resource(generated: dict) -> None:
     command = pod_spec(generated["hyperband"])["containers"][0]["command"]
     assert "--epochs=${trialParameters.epochs}" in command and "--epochs=60" not in command
     assert "--epochs=60" in pod_spec(generated["random"])["containers"][0]["command"]
+
+
+def test_services_without_a_log_scale_get_uniform_and_a_note(generated: dict) -> None:
+    def distribution(algorithm: str) -> str:
+        lr = next(p for p in generated[algorithm]["spec"]["parameters"] if p["name"] == "learning_rate")
+        return lr["feasibleSpace"]["distribution"]
+
+    # goptuna (cmaes, sobol) and hyperband sample every range uniformly: the manifest says so
+    assert {a: distribution(a) for a in ("cmaes", "sobol", "hyperband")} == dict.fromkeys(
+        ("cmaes", "sobol", "hyperband"), "uniform")
+    assert {distribution(a) for a in ("random", "tpe", "multivariate-tpe", "bayesianoptimization")} == {"logUniform"}
+    notes = distribution_notes(load_space(SPACE_PATHS[0]))
+    assert [n.split(" the ")[1].split(" ")[0] for n in notes] == ["cmaes", "sobol", "hyperband"]
+    assert all("learning_rate (logUniform, 0.0003..0.01) uniformly" in n for n in notes)
 
 
 def test_grid_space(generated: dict) -> None:

@@ -42,6 +42,16 @@ def test_every_grid_count_is_katibs(low: float, width: int, step: int) -> None:
     assert len(grid.double_points(low, high, step_value)) == expected
     assert grid_combinations([{"parameterType": "double", "feasibleSpace": space}]) == expected
     assert _grid_size(Parameter("x", ParameterType.DOUBLE, min=low, max=high, step=step_value)) == expected
+    assert runner_grid(space) == [float(f"{v:.12g}") for v in katib_double_grid(low, high, step_value)]
+
+
+def runner_grid(space: dict) -> list:
+    """The points the local runner's grid engine assigns for one double parameter."""
+    from katib_corpus import experiment
+
+    manifest = experiment("grid", algorithm="grid", maxTrialCount=1,
+                          parameters=[{"name": "x", "parameterType": "double", "feasibleSpace": space}])
+    return create_engine(parse_experiment(manifest)).values["x"]
 
 
 def test_runner_grid_has_katibs_points() -> None:

@@ -115,10 +115,10 @@ def kale_run_venv() -> Path:
         override.write_text(PROTOBUF_OVERRIDE + "\n")
         try:
             _run([uv, "venv", "--quiet", "--seed", "--python", KALE_PYTHON, str(path)], "uv venv")
-            # kubernetes-validate: latticenas.katib.validate imports it on the search path, but the
-            # project lists it in the dev extra only; the run needs it.
+            # latticenas[all]: the core install is the trial's only; the notebook's steps use the
+            # search tools and kfp (kubernetes-validate among the search extra's).
             _run([uv, "pip", "install", "--quiet", "--python", str(path / "bin" / "python"),
-                  "--editable", str(REPO), "-r", str(KALE_REQUIREMENTS), "kubernetes-validate",
+                  "--editable", f"{REPO}[all]", "-r", str(KALE_REQUIREMENTS),
                   "--constraint", str(constraints), "--override", str(override)],
                  "uv pip install latticenas + kubeflow-kale")
         finally:

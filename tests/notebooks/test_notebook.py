@@ -2,7 +2,7 @@
 
 * The tags are Kale 2.x's language and well formed: one role per code cell, the five steps of
   the pipeline in its order, ``prev:`` naming earlier steps, a DAG whose ancestors are the
-  pipeline's (``pipelines/latticenas_pipeline.py``, compiled here), literal parameters, a last
+  pipeline's (``latticenas.pipeline.definition``, compiled here), literal parameters, a last
   ``pipeline-metrics`` cell of ``print(name)`` lines. Each step only uses names that Kale can
   hand it: its own, the imports/functions cells', the parameters, and its ancestors' (a name a
   step takes from a non-ancestor or a ``skip`` cell works in the notebook, not in a pipeline).
@@ -26,7 +26,6 @@ import math
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -135,13 +134,10 @@ def pipeline_ancestors(tmp_path: Path) -> dict[str, set[str]]:
     """The latticenas pipeline's steps and their ancestors (cpu variant, compiled here)."""
     from kfp import compiler
 
-    sys.path.insert(0, str(REPO))
-    try:
-        from pipelines.latticenas_pipeline import build_pipeline
-    finally:
-        sys.path.remove(str(REPO))
+    from latticenas.pipeline.build import pipeline_function
+
     path = tmp_path / "pipeline.yaml"
-    compiler.Compiler().compile(build_pipeline("cpu"), str(path))
+    compiler.Compiler().compile(pipeline_function("cpu"), str(path))
     tasks = next(yaml.safe_load_all(path.read_text()))["root"]["dag"]["tasks"]
     edges = {n.replace("-", "_"): {d.replace("-", "_") for d in t.get("dependentTasks", [])} for n, t in tasks.items()}
     return closure(edges)

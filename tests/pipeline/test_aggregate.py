@@ -77,7 +77,8 @@ def test_report_files(results, spec, tmp_path):
     for name in (t.name for t in results.trials):
         assert name in page
     assert "Best trial: ames-random-0003" in page and "Best network" in page and spec.content_hash[:12] in page
-    assert page.count("<svg") == 2 and page.rstrip().endswith("</html>")  # the plot and the network
+    assert page.count("<svg") == 1 and page.rstrip().endswith("</html>")  # the network, inline
+    assert page.count('<img src="data:image/svg+xml;base64,') == 1  # the progress plot
 
     md = report.markdown.read_text()
     assert md.startswith("# Search results: ames-random")
@@ -107,6 +108,9 @@ def test_the_report_shows_the_final_model_and_the_baseline(results, spec, tmp_pa
         best_trial_test_metrics={"rmse": 30000.0},
         baseline={"name": "HistGradientBoosting", "val_metrics": {"rmse": 28000.0, "mae": 14000.0},
                   "test_metrics": {"rmse": 31000.0}, "fit_seconds": 0.5},
+        importance={"metric": "rmse", "score": 26000.0, "rows": 300, "repeats": 3,
+                    "features": [{"name": "Gr Liv Area", "mean": 9000.0, "std": 500.0},
+                                 {"name": "Yr Sold", "mean": -10.0, "std": 40.0}]},
     )
     report = write_report(results, tmp_path / "r", spec, final=final)
     rows = list(csv.DictReader(report.leaderboard_csv.open()))
@@ -116,7 +120,9 @@ def test_the_report_shows_the_final_model_and_the_baseline(results, spec, tmp_pa
     page = report.html.read_text()
     assert "<h2>Final model (ensemble)</h2>" in page and "<td>final: ensemble of ames-random-0003 x2, ames-random-0001 x1</td>" in page
     assert "<td>HistGradientBoosting baseline</td><td>28000</td><td>31000</td>" in page
+    assert ">Feature importance<" in page and page.count('<img src="data:image/svg+xml;base64,') == 2
     md = report.markdown.read_text()
+    assert "## Feature importance" in md and "| Gr Liv Area | 9000 |" in md and "| Yr Sold | -10 |" in md
     assert "## Final model (ensemble)" in md and "| validation rmse | test rmse |" in md
     assert "| best trial ames-random-0003 | 27000.5 | 30000 |" in md and "| HistGradientBoosting baseline | 28000 | 31000 |" in md
     assert report.best_trial == "ames-random-0003"  # the best trial stays the search's best

@@ -46,7 +46,7 @@ def test_run_needs_local():
     with pytest.raises(SystemExit):
         parse("pipeline", "run")
     args = parse("pipeline", "run", "--local", "--max-trials", "2")
-    assert args.max_trials == 2 and args.data == "example:ames" and args.target == "price"
+    assert args.max_trials == 2 and args.data_uri == "example:ames" and args.target == "price"
 
 
 class FakeKfpClient:
@@ -105,6 +105,11 @@ def test_bad_params_are_one_line_errors(monkeypatch, capsys):
     monkeypatch.setattr(kfp, "Client", FakeKfpClient)
     assert call("pipeline", "submit", "--host", "h", "--registry", "gs://m", "--param", "seed") == 2
     assert "NAME=VALUE" in capsys.readouterr().err
+    for bad, message in ((("--time-budget", "5x"), "time budget"), (("--param", "val_fraction=1.5"), "val_fraction"),
+                         (("--param", "search_backend=slurm"), "search_backend: one of katib, local")):
+        assert call("pipeline", "submit", "--host", "h", "--registry", "gs://m", *bad) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and message in err and "Traceback" not in err
 
 
 def test_arguments_are_checked_against_the_pipeline(tmp_path):

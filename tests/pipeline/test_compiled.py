@@ -3,6 +3,7 @@ step where the accelerator and the search backend say."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 
@@ -11,15 +12,11 @@ import yaml
 from pipeline_helpers import REPO
 
 from latticenas.images import image_ref
-from latticenas.pipeline.build import COMPILED_FILE, compile_pipeline, load_pipeline_module
+from latticenas.pipeline.build import COMPILED_FILE, compile_pipeline, pipeline_function
+from latticenas.pipeline.parameters import PipelineParameters, names
 
 COMMITTED = REPO / COMPILED_FILE
-PARAMETERS = {
-    "registry_target", "data_uri", "target", "task", "drop_columns", "allow_leakage", "val_fraction", "test_fraction",
-    "search_space", "algorithm", "max_trials", "parallel_trials", "search_backend", "katib_namespace",
-    "trial_output_root", "trial_service_account", "search_timeout_s", "accelerator", "seed", "model_name",
-    "model_registry_address",
-}
+PARAMETERS = set(names())
 GPU_SELECTOR = {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
 TPU_SELECTOR = {"cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice", "cloud.google.com/gke-tpu-topology": "1x1"}
 
@@ -79,6 +76,12 @@ def test_parameters():
     spec, _ = load(COMMITTED)
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     assert set(inputs) == PARAMETERS
+    kinds = {"str": "STRING", "int": "NUMBER_INTEGER", "float": "NUMBER_DOUBLE"}
+    for f in dataclasses.fields(PipelineParameters):  # the compiled pipeline is the typed definition
+        assert inputs[f.name]["parameterType"] == kinds[f.type], f.name
+        if f.name not in ("registry_target", "search_space"):
+            assert inputs[f.name]["defaultValue"] == f.default, f.name
+        assert inputs[f.name]["description"] == f.metadata["help"].replace("`", ""), f.name
     assert "defaultValue" not in inputs["registry_target"]  # required
     assert inputs["accelerator"]["defaultValue"] == "cpu" and inputs["search_backend"]["defaultValue"] == "katib"
     assert yaml.safe_load(inputs["search_space"]["defaultValue"]) == yaml.safe_load((REPO / "search_spaces" / "ames.yaml").read_text())
@@ -155,9 +158,8 @@ def test_compile_time_variants(tmp_path, accelerator):
 
 
 def test_both_pipeline_signatures_agree():
-    module = load_pipeline_module()
-    runtime = inspect.signature(module.latticenas_pipeline.pipeline_func).parameters
-    fixed = inspect.signature(module.build_pipeline("cpu").pipeline_func).parameters
+    runtime = inspect.signature(pipeline_function().pipeline_func).parameters
+    fixed = inspect.signature(pipeline_function("cpu").pipeline_func).parameters
     assert [p for p in runtime if p != "accelerator"] == list(fixed)
     for name, parameter in fixed.items():
         assert (parameter.default, parameter.annotation) == (runtime[name].default, runtime[name].annotation), name

@@ -16,21 +16,19 @@ from pipeline_helpers import TINY_SPACE, artifact_metadata, executor_output, onl
 from latticenas.aggregate import SearchResults
 from latticenas.arch import ArchitectureSpec, sample_architectures
 from latticenas.params import ParameterSet
-from latticenas.pipeline.build import load_pipeline_module
 from latticenas.pipeline.prepared import prepare, write_prepared
 from latticenas.runner.trials import TrialState
 
 
 @pytest.fixture(scope="module")
 def components():
-    load_pipeline_module()
-    import components.aggregate
-    import components.prepare_data
-    import components.register
-    import components.retrain_best
-    import components.search
+    import latticenas.pipeline.components.aggregate
+    import latticenas.pipeline.components.prepare_data
+    import latticenas.pipeline.components.register
+    import latticenas.pipeline.components.retrain_best
+    import latticenas.pipeline.components.search
 
-    return components
+    return latticenas.pipeline.components
 
 
 def write_prepared_files(csv_path: Path, target: str, directory: Path) -> dict[str, str]:
@@ -105,7 +103,10 @@ def test_aggregate(components, kfp_local, duo_search, tmp_path):
     run()
     step = step_dir(only_run(kfp_local), "aggregate")
     page = (step / "leaderboard").read_text()
-    assert all(t.name in page for t in results.trials) and f"Best trial: {best}" in page and page.count("<svg") == 2
+    assert all(t.name in page for t in results.trials) and f"Best trial: {best}" in page
+    assert page.count("<svg") == sum(len(m.networks) for m in FinalChoice.read(step / "final_model").members)
+    assert ">Feature importance<" in page and page.count("data:image/svg+xml;base64,") == 2  # progress, importance
+    assert "## Feature importance" in (step / "summary").read_text()
     assert "Final model (ensemble)" in page and "HistGradientBoosting baseline" in page
     summary = (step / "summary").read_text()
     assert f"| val-rmse | {results.best().objective:.6g} |" in summary and "## Final model (ensemble)" in summary
@@ -136,7 +137,8 @@ def test_search_local_backend(components, kfp_local, houses_csv, tmp_path):
             train=importer(files["train"], dsl.Dataset), val=importer(files["val"], dsl.Dataset),
             schema=importer(files["record"], dsl.Artifact), backend="local", search_space=TINY_SPACE,
             algorithm="random", max_trials=1, parallel_trials=1, accelerator="cpu", namespace="",
-            trial_output_root="", trial_service_account="", timeout_s=600, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            trial_output_root="", trial_service_account="", timeout_s=600, time_budget="10m",
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         )
 
     run()
@@ -195,6 +197,10 @@ def test_retrain_best_on_classification(components, kfp_local, labels_csv, tmp_p
     assert [c["displayName"] for c in matrix["annotationSpecs"]] == ["class_0", "class_1"]
     assert sum(map(sum, (row["row"] for row in matrix["rows"]))) == json.loads((model / "metrics.json").read_text())["rows"]["test"]
     assert classification["confidenceMetrics"]
+    importance = json.loads((model / "importance.json").read_text())  # the refit model, on the test rows
+    assert importance["split"] == "test" and importance["metric"] == "logloss" and importance["features"]
+    page = (step / "feature_importance").read_text()
+    assert "feature importance of the retrained" in page and "data:image/svg+xml;base64," in page
     metadata = artifact_metadata(step, "model")
     assert metadata["task"] == "binary" and metadata["kind"] == kind and metadata["members"] == [m.trial for m in members]
 

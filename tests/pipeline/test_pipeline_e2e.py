@@ -81,7 +81,8 @@ def test_the_whole_pipeline_runs_locally(tmp_path, houses_csv, capsys):
     page = run.leaderboard.read_text()
     assert all(t.name in page for t in results.trials) and f"Best trial: {best.name}" in page
     assert "Final model (ensemble)" in page and "HistGradientBoosting baseline" in page
-    assert "val-rmse" in page and page.count("<svg") == 2
+    assert "val-rmse" in page and page.count("<svg") == choice.network_count  # the final model's networks
+    assert ">Feature importance<" in page and ">Parameter importance<" in page
     summary = run.summary.read_text()
     assert f"best: {best.name} val-rmse=" in summary and "2 of 2 (2 Succeeded)" in summary
     assert "## Final model (ensemble)" in summary and "HistGradientBoosting baseline" in summary
@@ -112,6 +113,9 @@ def test_the_whole_pipeline_runs_locally(tmp_path, houses_csv, capsys):
     assert metrics_record["rows"]["test"] == len(test) and metrics_record["final"]["kind"] == "ensemble"
     assert test_metrics["rmse"] == pytest.approx(metrics_record["metrics"]["rmse"])
     assert artifact_metadata(run_dir / "retrain-best", "model")["members"] == members
+    importance = json.loads((model_dir / "importance.json").read_text())  # the refit model on the test rows
+    assert importance["split"] == "test" and {f["name"] for f in importance["features"]} == set(test.columns) - {"price"}
+    assert "data:image/svg+xml;base64," in (run_dir / "retrain-best" / "feature_importance").read_text()
 
     # register: a complete registry entry whose lineage says it is the ensemble
     registry = LocalRegistry(work / "registry")

@@ -202,6 +202,58 @@ def test_the_katib_backend_end_to_end(prepared, gcs_bucket, tmp_path):
     assert again.best().name == outcome.best.name and again.experiment.name == name
 
 
+class EndlessKatib(SimulatedKatib):
+    """A Katib still running at the deadline: the first trial is running, the second finished."""
+
+    def create_namespaced_custom_object(self, group, version, namespace, plural, body, **_):
+        super().create_namespaced_custom_object(group, version, namespace, plural, body)
+        self.trials[0]["status"] = {"conditions": [{"type": "Running", "status": "True"}]}
+        return body
+
+    def get_namespaced_custom_object(self, group, version, namespace, plural, name, **_):
+        self.calls.append(("get", plural))
+        return {**self.created, "status": {"conditions": [{"type": "Running", "status": "True", "reason": "ExperimentRunning"}]}}
+
+    def patch_namespaced_custom_object(self, group, version, namespace, plural, name, body, **_):
+        self.calls.append(("patch", plural))
+        self.created["spec"].update(body["spec"])
+
+    def delete_namespaced_custom_object(self, group, version, namespace, plural, name, **_):
+        self.calls.append(("delete", plural))
+        self.trials = [t for t in self.trials if t["metadata"]["name"] != name]
+
+
+def test_the_search_step_stops_katib_at_the_time_budget(prepared, gcs_bucket, tmp_path):
+    api = EndlessKatib()
+    outcome = run_search(prepared, backend="katib", search_space=TINY_SPACE, algorithm="random", work_dir=tmp_path,
+                         namespace="team", trial_output_root=f"gs://{gcs_bucket}/trials", run_id="5ca1ab1e-0000",
+                         time_budget="2s", poll_s=0.05, client=api)
+    name = "tiny-random-5ca1ab1e"
+    assert outcome.results.status == "Succeeded (ExperimentTimeBudgetReached)"
+    assert [t.name for t in outcome.results.trials] == [f"{name}-t1"] and outcome.best.name == f"{name}-t1"
+    assert api.created["spec"]["maxTrialCount"] == 1 and api.created["spec"]["parallelTrialCount"] == 1
+    assert ("patch", "experiments") in api.calls and ("delete", "trials") in api.calls
+    assert [t["metadata"]["name"] for t in api.trials] == [f"{name}-t1"]  # the running trial is gone
+
+
+class StalledKatib(EndlessKatib):
+    """Nothing finished by the deadline: only the running trial."""
+
+    def create_namespaced_custom_object(self, group, version, namespace, plural, body, **_):
+        super().create_namespaced_custom_object(group, version, namespace, plural, body)
+        self.trials = self.trials[:1]
+        return body
+
+
+def test_a_katib_search_with_nothing_finished_by_the_deadline_is_an_error(prepared, gcs_bucket, tmp_path):
+    api = StalledKatib()
+    with pytest.raises(LatticeNASError, match="no trial of Katib Experiment team/tiny-random-5ca1ab1e finished within"):
+        run_search(prepared, backend="katib", search_space=TINY_SPACE, algorithm="random", work_dir=tmp_path,
+                   namespace="team", trial_output_root=f"gs://{gcs_bucket}/trials", run_id="5ca1ab1e-0000",
+                   time_budget=0.5, poll_s=0.05, client=api)
+    assert ("delete", "experiments") in api.calls and ("patch", "experiments") not in api.calls
+
+
 def test_the_katib_backend_needs_a_shared_output_root(prepared, tmp_path):
     with pytest.raises(LatticeNASError, match="trial_output_root"):
         run_search(prepared, backend="katib", search_space=TINY_SPACE, work_dir=tmp_path, namespace="x",

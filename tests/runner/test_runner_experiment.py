@@ -8,6 +8,7 @@ from runner_helpers import experiment_manifest, write_manifest
 
 from latticenas.errors import ManifestError
 from latticenas.metrics import KATIB_DEFAULT_FILTER
+from latticenas.runner.algorithms import create_engine
 from latticenas.runner.experiment import (
     Distribution,
     MetricStrategy,
@@ -44,8 +45,10 @@ def test_parse_parameters_and_formatting():
     params = {p.name: p for p in parse_experiment(experiment_manifest(parameters=SPACE)).parameters}
     assert params["lr"].distribution is Distribution.LOG_UNIFORM and params["lr"].is_log
     assert params["units"].type is ParameterType.INT and params["units"].high == 11
-    assert params["rate"].grid_values() == (0.1, 0.2, 0.3, 0.4, 0.5)
-    assert params["units"].grid_values() == (2, 5, 8, 11)
+    assert params["rate"].high == 0.5 and params["rate"].written_max == 0.5
+    assert params["units"].written_max == 11 and parse_experiment(experiment_manifest(parameters=[
+        {"name": "u", "parameterType": "int", "feasibleSpace": {"min": "2", "max": "12", "step": "3"}},
+    ])).parameters[0].written_max == 12  # Katib's services sample up to max as written
     assert params["drop"].choices == (0.1, 0.25) and params["layers"].choices == (1, 2, 4)
     assert params["drop"].format(0.25) == "0.25" and params["layers"].format(4) == "4"
     assert params["units"].format(5) == "5" and params["lr"].format(0.001) == "0.001"
@@ -100,10 +103,15 @@ def test_load_refuses_bad_files(tmp_path, content, message):
 
 
 def test_unsupported_features_are_refused_with_the_field_path():
-    manifest = experiment_manifest()
+    for algorithm in ("multivariate-tpe", "grid"):  # Katib runs them on Optuna, which refuses normal
+        manifest = experiment_manifest(algorithm=algorithm)
+        manifest["spec"]["parameters"][0]["feasibleSpace"].update(distribution="normal", step="0.5")
+        with pytest.raises(ManifestError, match=r"spec.parameters\[0\].feasibleSpace.distribution: normal "
+                                                f"is not supported by {algorithm} .*Optuna"):
+            create_engine(parse_experiment(manifest))
+    manifest = experiment_manifest(algorithm="tpe")  # hyperopt takes normal
     manifest["spec"]["parameters"][0]["feasibleSpace"]["distribution"] = "normal"
-    with pytest.raises(ManifestError, match=r"spec.parameters\[0\].feasibleSpace.distribution"):
-        parse_experiment(manifest)
+    assert parse_experiment(manifest).parameters[0].distribution is Distribution.NORMAL
     manifest = experiment_manifest()
     manifest["spec"]["metricsCollectorSpec"] = {"collector": {"kind": "TensorFlowEvent"}}
     with pytest.raises(ManifestError, match="StdOut"):

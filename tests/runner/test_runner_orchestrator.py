@@ -101,8 +101,8 @@ def test_reports_leaderboard_plots_best_model_and_status(tmp_path, cli):
     assert board["objective"] == {"metric": "loss", "type": "minimize"}
     assert board["trials"][0]["trial"] == table[0]["trial"] and board["trials"][0]["objective"] == losses[0]
     assert (directory / "progress.png").read_bytes()[:4] == b"\x89PNG"
-    page = (directory / "progress.html").read_text()
-    assert "<svg" in page and table[0]["trial"] in page
+    page = (directory / "report.html").read_text()
+    assert "data:image/svg+xml;base64," in page and table[0]["trial"] in page
     best = json.loads((directory / "best" / "trial.json").read_text())
     assert best["trial"] == table[0]["trial"]
     assert (directory / "best" / "model.keras").is_file() and (directory / "best" / "spec.json").is_file()
@@ -237,15 +237,18 @@ def test_a_missing_trial_program_is_refused_before_any_trial(tmp_path, cli):
     assert cli("experiment", "run", write_manifest(tmp_path, fixed), "--dir", tmp_path / "exp")[0] == 0
 
 
+HYPERBAND_PARAMETERS = [
+    {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.0", "max": "1.0"}},
+    {"name": "level", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}},
+]
+HYPERBAND_SETTINGS = {"r_l": 3, "eta": 3, "resource_name": "level"}
+
+
 def test_hyperband_runs_its_brackets_through_the_runner(tmp_path, cli):
-    parameters = [
-        {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.0", "max": "1.0"}},
-        {"name": "level", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}},
-    ]
-    settings = {"r_l": 3, "eta": 3, "resource_name": "level"}
     # Katib's controller accepts a promotion only when it asks for exactly one trial, i.e. with one
     # trial of maxTrialCount left (katib.rules.hyperband): parallel 3 -> maxTrialCount 4
-    manifest = experiment_manifest(algorithm="hyperband", settings=settings, parameters=parameters, max_trials=4, parallel=3)
+    manifest = experiment_manifest(algorithm="hyperband", settings=HYPERBAND_SETTINGS,
+                                   parameters=HYPERBAND_PARAMETERS, max_trials=4, parallel=3)
     code, out, _ = cli("experiment", "run", write_manifest(tmp_path, manifest), "--dir", tmp_path / "exp")
     assert code == 0 and "ExperimentMaxTrialsReached" in out
     rows = trial_rows(tmp_path / "exp")
@@ -253,6 +256,18 @@ def test_hyperband_runs_its_brackets_through_the_runner(tmp_path, cli):
     assert levels == [1, 1, 1, 3]  # bracket 1: 3 at level 1 -> the best one promoted to level 3
     first_rung = sorted(rows[:3], key=lambda r: r["objective"])
     assert json.loads(rows[3]["params"])["x"] == json.loads(first_rung[0]["params"])["x"]
+
+
+def test_a_hyperband_reply_katib_would_reject_is_named_and_ends_the_run(tmp_path, cli):
+    # after rung 0 the controller asks for min(3, 9 - 3) = 3 and the service promotes 1
+    manifest = experiment_manifest(algorithm="hyperband", settings=HYPERBAND_SETTINGS,
+                                   parameters=HYPERBAND_PARAMETERS, max_trials=9, parallel=3)
+    code, out, err = cli("experiment", "run", write_manifest(tmp_path, manifest), "--dir", tmp_path / "exp")
+    assert code == 0 and len(trial_rows(tmp_path / "exp")) == 3
+    stalled = [line for line in err.splitlines() if line.startswith("warning: the suggestion stalled")]
+    assert len(stalled) == 1, err
+    assert "answers 1 assignment(s) to the controller's request for 3" in stalled[0]
+    assert "controller rejects the reply" in stalled[0] and "would stay Running" in stalled[0]
 
 
 def test_an_objective_the_trials_never_print_is_named_once(tmp_path, cli):

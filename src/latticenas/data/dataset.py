@@ -3,7 +3,8 @@
 :func:`load_dataset` reads the table (:func:`~latticenas.data.io.read_table`), infers its
 schema (:func:`~latticenas.data.schema.infer_schema`), drops the rows whose target is missing
 and the ``drop_columns``, stops on infinite numbers (a numeric feature or a regression target
-holding +-inf), stops on target leakage
+holding +-inf; ``infinite="missing"`` makes a feature's +-inf cells missing instead), stops on
+target leakage
 (:func:`~latticenas.data.leakage.check_leakage`) and splits by content hash
 (:func:`~latticenas.data.split.hash_split`). Each part holds the feature columns and the
 target, in table order, with the original index.
@@ -45,6 +46,7 @@ def load_dataset(
     val_fraction: float = 0.15,
     test_fraction: float = 0.15,
     allow_leakage: Iterable[str] = (),
+    infinite: str = "refuse",
 ) -> Dataset:
     """Read, infer, check and split the table at ``uri`` (see the module docstring).
 
@@ -56,6 +58,8 @@ def load_dataset(
     drop_columns = tuple(drop_columns)
     schema = infer_schema(raw, target, task=task, drop_columns=drop_columns)
     rows = drop_missing_target(raw, target)
+    if infinite == "missing":
+        rows = _infinite_as_missing(rows, schema)
     _check_finite(rows, schema)
     check_leakage(rows, schema, allow=tuple(allow_leakage))
     kept = rows[[c for c in rows.columns if c == target or c in set(schema.feature_names)]]
@@ -64,6 +68,15 @@ def load_dataset(
     return Dataset(
         schema=schema, train=split.train, val=split.val, test=split.test, source_uri=str(uri)
     )
+
+
+def _infinite_as_missing(rows: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
+    """``rows`` with every +-inf of a numeric feature made missing (a target's stays)."""
+    rows = rows.copy()
+    for name in schema.numeric:
+        values = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype="float64")
+        rows[name] = rows[name].mask(np.isinf(values))
+    return rows
 
 
 def _check_finite(rows: pd.DataFrame, schema: TableSchema) -> None:
@@ -77,7 +90,8 @@ def _check_finite(rows: pd.DataFrame, schema: TableSchema) -> None:
             continue
         where = ", ".join(str(rows.index[i] + 1) for i in infinite[:5]) + (" ..." if infinite.size > 5 else "")
         fix = ("remove or fix those rows" if name == schema.target else
-               f"replace them with numbers or empty cells (missing values are handled), or drop the column with --drop-columns={name}")
+               f"replace them with numbers or empty cells (missing values are handled), set infinite_values=missing "
+               f"to treat them as missing, or drop the column with --drop-columns={name}")
         kind = "target" if name == schema.target else "numeric column"
         raise DataError(f"{kind} {name!r} has infinite values in {infinite.size} row(s) (data row {where}): {fix}")
 

@@ -7,7 +7,7 @@ Contracts:
   each column named once (a header naming two columns alike is refused, not renamed).
 * :func:`read_bytes` / :func:`write_bytes` move raw bytes; local writes create parent
   directories, and a full disk or read-only location raises
-  :class:`~latticenas.fileio.StorageError`. :func:`exists` tells whether a file or object is there.
+  :class:`~latticenas.errors.StorageError`. :func:`exists` tells whether a file or object is there.
 * Every unusable input (missing file, bucket or object, empty or unparsable file, unsupported
   extension, malformed ``gs://`` URI, missing credentials) raises :class:`DataError` with a
   one-line message naming the URI, the problem and the fix.

@@ -5,11 +5,16 @@
   ``search_spaces/ames.yaml`` and ``search_spaces/ames-grid.yaml``). ``--check`` writes
   nothing and exits 1 when the files under ``--out`` differ from a fresh generation (drift);
   it compares against the default image references unless ``--registry``/``--tag`` are given.
-* ``validate PATH ...`` checks Experiment manifests (files, ``-`` for stdin, directories; a
-  directory with a ``kustomization.yaml`` is rendered with ``kubectl kustomize`` first). It
-  prints ``OK <file>: <name>`` per valid Experiment and ``<file>: <name>: <path>: <problem>``
-  per issue, and exits 1 when there is any issue. A file that is not UTF-8 text is one
-  ``error:`` line.
+  An Experiment whose Katib service ignores a range's distribution (cmaes and sobol on
+  goptuna, hyperband) is written with ``uniform``, what the cluster samples, and a
+  ``warning:`` line on stderr says so.
+* ``validate [--strict] PATH ...`` checks Experiment manifests (files, ``-`` for stdin,
+  directories; a directory with a ``kustomization.yaml`` is rendered with ``kubectl kustomize``
+  first). It prints ``OK <file>: <name>`` per Experiment without errors, ``<file>: <name>:
+  <path>: <problem>`` per error (Katib rejects it, or it breaks on a cluster) and ``<file>:
+  <name>: <path>: warning: <problem>`` per warning (Katib admits it but ignores or silently
+  changes it). It exits 2 when there is an error, else 0; ``--strict`` counts warnings as
+  errors. A file that cannot be read is one ``error:`` line (exit 2).
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "validate", help="check Experiment manifests the way Katib would",
         description="Check Katib Experiments: webhook rules, algorithm settings, the Katib "
                     "SDK models and the trial Job's Kubernetes schema.")
+    validate.add_argument("--strict", action="store_true",
+                          help="count warnings (what Katib admits but ignores or changes) as errors")
     validate.add_argument("paths", nargs="+", metavar="PATH",
                           help="manifest file, '-' for stdin, or a directory (kustomize "
                                "directories are rendered first)")
@@ -58,15 +65,20 @@ def run_generate(args: argparse.Namespace) -> int:
     from latticenas.katib.generate import (
         DEFAULT_SPACES,
         check_manifests,
+        distribution_notes,
         render_manifests,
         write_manifests,
     )
+    from latticenas.space import load_space
 
     spaces = args.spaces or list(DEFAULT_SPACES)
     registry, tag = args.registry, args.tag
     if args.check:
         registry, tag = registry or DEFAULT_REGISTRY, tag or DEFAULT_TAG
     files = render_manifests(spaces, args.out, registry=registry, tag=tag)
+    for space in spaces:
+        for note in distribution_notes(load_space(space)):
+            print(f"warning: {note}", file=sys.stderr)
     if args.check:
         drift = check_manifests(files, args.out)
         for line in drift:
@@ -90,7 +102,7 @@ def run_validate(args: argparse.Namespace) -> int:
     failed = False
     for path in args.paths:
         try:
-            results = validate_file(path)
+            results = validate_file(path, strict=args.strict)
         except (LatticeNASError, UnicodeDecodeError) as exc:  # stdin's bytes decode outside loading
             print(f"error: {_reading_error(path, exc)}", file=sys.stderr)
             failed = True
@@ -98,10 +110,10 @@ def run_validate(args: argparse.Namespace) -> int:
         for result in results:
             if result.ok:
                 print(f"OK {result.source}: {result.name}")
-            for issue in result.issues:
-                failed = True
+            for issue in (*result.issues, *result.warnings):
                 print(f"{result.source}: {result.name}: {issue}")
-    return 1 if failed else 0
+            failed = failed or not result.ok
+    return 2 if failed else 0
 
 
 def _reading_error(path: str, exc: Exception) -> str:

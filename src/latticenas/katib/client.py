@@ -28,6 +28,12 @@ Contract:
     EarlyStopped trials only (as the runner does);
   - ``index``: creation order (1, 2, ...), ``created/started/ended`` epoch seconds.
 
+* :func:`stop_experiment` stops a running Experiment now (Katib has no wall-clock budget; the
+  pipeline's search step calls it at its deadline): Katib counts the Trials that exist against
+  ``spec.maxTrialCount``, so that (with ``parallelTrialCount`` and ``maxFailedTrialCount``) is
+  lowered to the number of finished Trials, then the running Trials are deleted (their Jobs
+  go with them); Katib starts no more and ends the Experiment (``ExperimentMaxTrialsReached``).
+  With no finished Trial the Experiment itself is deleted. Returns the finished Trials' count.
 * The API calls this module makes are exactly :data:`KATIB_PERMISSIONS`; the pipeline's
   Role in ``manifests/rbac/`` grants those and nothing else (a test keeps them equal).
 
@@ -45,6 +51,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from latticenas.extras import require
 from latticenas.errors import LatticeNASError, ManifestError
 from latticenas.katib.validate import without_nulls
 
@@ -58,13 +65,18 @@ TRIALS = "trials"
 EXPERIMENT_LABEL = "katib.kubeflow.org/experiment"
 
 #: The (resource, verb) pairs of API group ``kubeflow.org`` this module uses: create and get
-#: Experiments (get: waiting, and adopting one that exists), list Trials. The Role in
+#: Experiments (get: waiting, and adopting one that exists), list Trials; patch and delete
+#: Experiments and delete Trials (stopping at a time budget). The Role in
 #: ``manifests/rbac/role.yaml`` grants exactly these.
 KATIB_PERMISSIONS: tuple[tuple[str, str], ...] = (
     (EXPERIMENTS, "create"),
     (EXPERIMENTS, "get"),
+    (EXPERIMENTS, "patch"),
+    (EXPERIMENTS, "delete"),
     (TRIALS, "list"),
+    (TRIALS, "delete"),
 )
+TRIAL_FINISHED = ("Succeeded", "Failed", "EarlyStopped", "MetricsUnavailable", "Killed")
 
 FINISHED_CONDITIONS = ("Succeeded", "Failed")
 DEFAULT_TIMEOUT_S = 24 * 3600.0
@@ -77,6 +89,7 @@ __all__ = [
     "default_api",
     "experiment_status",
     "read_trials",
+    "stop_experiment",
     "submit_experiment",
     "to_sdk_experiment",
     "trial_records",
@@ -99,6 +112,7 @@ class ExperimentTimeoutError(LatticeNASError, TimeoutError):
 
 def default_api():
     """A ``CustomObjectsApi`` from the pod's service account, else from the kube-config."""
+    require("kubernetes")
     from kubernetes import client, config
 
     try:
@@ -117,6 +131,7 @@ def default_api():
 def _api_errors() -> tuple[type[BaseException], ...]:
     """What the Kubernetes client raises for the API server's answers and for the connection;
     anything else is a programming error and keeps its traceback."""
+    require("kubernetes")
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
@@ -160,6 +175,7 @@ class _Response:
 
 
 def _sdk_client():
+    require("kubeflow")
     from kubeflow.katib import ApiClient
 
     return ApiClient()
@@ -272,6 +288,38 @@ def wait_for_experiment(
                 f"`kubectl -n {namespace} get trials -l {EXPERIMENT_LABEL}={name}`"
             )
         sleep(min(poll_s, remaining))
+
+
+def stop_experiment(name: str, namespace: str, client=None) -> int:
+    """Stop the Experiment now; returns how many of its Trials had finished (module doc)."""
+    api = client or default_api()
+    what = f"stopping Katib Experiment {namespace}/{name}"
+    try:
+        items = api.list_namespaced_custom_object(GROUP, VERSION, namespace, TRIALS,
+                                                  label_selector=f"{EXPERIMENT_LABEL}={name}").get("items") or []
+        finished = [t for t in items if _trial_finished(t)]
+        if not finished:
+            api.delete_namespaced_custom_object(GROUP, VERSION, namespace, EXPERIMENTS, name)
+            log.info("deleted Katib Experiment %s/%s: no trial had finished", namespace, name)
+            return 0
+        spec = get_experiment(name, namespace, client=api).get("spec") or {}
+        n = len(finished)
+        patch = {"maxTrialCount": n, "parallelTrialCount": min(int(spec.get("parallelTrialCount") or 3), n)}
+        if spec.get("maxFailedTrialCount") is not None:
+            patch["maxFailedTrialCount"] = min(int(spec["maxFailedTrialCount"]), n)
+        api.patch_namespaced_custom_object(GROUP, VERSION, namespace, EXPERIMENTS, name, {"spec": patch})
+        for trial in items:
+            if not _trial_finished(trial):
+                api.delete_namespaced_custom_object(GROUP, VERSION, namespace, TRIALS, trial["metadata"]["name"])
+    except _api_errors() as exc:
+        raise _api_error(exc, what) from exc
+    log.info("stopped Katib Experiment %s/%s after %d finished trial(s)", namespace, name, n)
+    return n
+
+
+def _trial_finished(trial: Mapping[str, Any]) -> bool:
+    conditions = (trial.get("status") or {}).get("conditions") or []
+    return any(c.get("type") in TRIAL_FINISHED and str(c.get("status")) == "True" for c in conditions)
 
 
 # ------------------------------------------------------------------------------ trials

@@ -35,6 +35,7 @@ import yaml
 
 from latticenas.errors import ManifestError
 from latticenas.images import image_ref
+from latticenas.katib.rules.names import ALGORITHM_SERVICES, IGNORES_DISTRIBUTION
 from latticenas.metrics import KATIB_DEFAULT_FILTER
 from latticenas.space import (
     Algorithm,
@@ -55,6 +56,7 @@ __all__ = [
     "build_experiment",
     "build_experiments",
     "check_manifests",
+    "distribution_notes",
     "dump_yaml",
     "experiment_filename",
     "layout_files",
@@ -91,19 +93,43 @@ def experiment_filename(algorithm: Algorithm | str) -> str:
     return f"experiment-{Algorithm(algorithm).value}.yaml"
 
 
-def _feasible_space(parameter) -> dict[str, Any]:
+def ignores_distribution(algorithm: Algorithm) -> bool:
+    """Whether Katib's service for ``algorithm`` samples every range uniformly (goptuna's
+    cmaes and sobol, hyperband, pbt): the generator then writes ``uniform``, what a cluster
+    samples, and :func:`distribution_notes` says so."""
+    return ALGORITHM_SERVICES.get(algorithm.value) in IGNORES_DISTRIBUTION
+
+
+def distribution_notes(space: SearchSpace) -> list[str]:
+    """One line per Experiment that searches a non-uniform range uniformly, as its cluster does."""
+    notes = []
+    for config in space.algorithms:
+        changed = [p for p in space.parameters if p.type in (ParameterType.INT, ParameterType.DOUBLE)
+                   and p.distribution is not Distribution.UNIFORM]
+        if changed and ignores_distribution(config.algorithm):
+            service = ALGORITHM_SERVICES[config.algorithm.value]
+            what = ", ".join(f"{p.name} ({p.distribution.value}, {format_value(p.min)}..{format_value(p.max)})"
+                             for p in changed)
+            notes.append(f"{space.source}: the {config.algorithm.value} Experiment searches {what} "
+                         f"uniformly: Katib's {service} service ignores the distribution, so the "
+                         "manifest says uniform, and the local runner samples it so too")
+    return notes
+
+
+def _feasible_space(parameter, *, uniform: bool = False) -> dict[str, Any]:
     if parameter.type in (ParameterType.INT, ParameterType.DOUBLE):
         space = {"min": format_value(parameter.min), "max": format_value(parameter.max)}
         if parameter.step is not None:
             space["step"] = format_value(parameter.step)
-        space["distribution"] = parameter.distribution.value
+        space["distribution"] = Distribution.UNIFORM.value if uniform else parameter.distribution.value
         return space
     return {"list": [format_value(v) for v in parameter.values]}
 
 
 def _parameters(space: SearchSpace, algorithm: Algorithm) -> list[dict[str, Any]]:
+    uniform = ignores_distribution(algorithm)
     params = [
-        {"name": p.name, "parameterType": p.type.value, "feasibleSpace": _feasible_space(p)}
+        {"name": p.name, "parameterType": p.type.value, "feasibleSpace": _feasible_space(p, uniform=uniform)}
         for p in space.parameters
     ]
     if algorithm is Algorithm.HYPERBAND:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from latticenas.extras import require
 from latticenas.katib.issues import Collector, join_path
 
 #: Kubernetes version whose schema the trial Job is checked against.
@@ -14,6 +15,7 @@ KUBERNETES_SCHEMA_VERSION = "1.30"
 
 
 def check_job(job: Mapping[str, Any], out: Collector) -> None:
+    require("kubernetes_validate")
     import kubernetes_validate  # imported here: the schemas take a moment to load
 
     try:

@@ -18,7 +18,6 @@ from latticenas.katib.issues import Collector, closest, join_path, mapping
 from latticenas.katib.rules import Severity, names
 from latticenas.katib.rules.values import parse_float_as, parse_int_as
 
-_IGNORES_DISTRIBUTION = ("goptuna", "hyperband", "pbt")
 _SERVICE_NAMES = {"hyperopt": "hyperopt", "optuna": "Optuna", "goptuna": "goptuna",
                   "skopt": "scikit-optimize", "hyperband": "hyperband", "pbt": "pbt"}
 
@@ -106,7 +105,22 @@ def _check_range(kind: str, space: Mapping[str, Any], space_path: str, service: 
         return
     if low > high:
         out.add(join_path(space_path, "min"), f"min {low_text} is greater than max {high_text}; swap them")
+    if service == "hyperopt" and step_text not in (None, "") and space.get("distribution") in (None, "", "uniform"):
+        _check_quantized(low, low_text, parse(step_text), step_text, space_path, out)
     _check_distribution(space.get("distribution"), low, low_text, space_path, service, algorithm, out)
+
+
+def _check_quantized(low: float, low_text: Any, step: float | None, step_text: Any, space_path: str,
+                     out: Collector) -> None:
+    """hyperopt's quniform rounds to multiples of the step, not to ``min + k * step``."""
+    if step is None or step <= 0 or not math.isfinite(step):
+        return
+    k = low / step
+    if abs(k - round(k)) > 1e-9 * max(1.0, abs(k)):
+        out.warn(join_path(space_path, "step"),
+                 f"Katib's hyperopt service samples multiples of the step (quniform: round(x / "
+                 f"{step_text}) * {step_text}), and min {low_text} is not one, so the values are "
+                 f"not min + k * step; make min a multiple of the step")
 
 
 def _check_distribution(dist: Any, low: float, low_text: Any, space_path: str, service: str,
@@ -117,11 +131,16 @@ def _check_distribution(dist: Any, low: float, low_text: Any, space_path: str, s
         out.add(where, f"{dist} is not supported by {algorithm} (Katib runs it on Optuna, which "
                        "takes only uniform and logUniform); use uniform or logUniform")
         return
-    if dist in ("logUniform", "normal", "logNormal") and service in _IGNORES_DISTRIBUTION:
+    if dist in ("logUniform", "normal", "logNormal") and service in names.IGNORES_DISTRIBUTION:
         out.warn(where, f"Katib's {name} service ignores {dist} and samples {algorithm} "
                         "uniformly between min and max; use uniform, or search the log10 of the "
                         "value as its own parameter")
         return
+    if dist in ("normal", "logNormal") and service == "hyperopt":
+        scale = "log(min)..log(max)" if dist == "logNormal" else "min..max"
+        out.warn(where, f"Katib's hyperopt service samples {dist} with mu the middle and sigma a "
+                        f"sixth of {scale}, unbounded, so about 0.3% of the values fall outside "
+                        "min..max; make sure the trial accepts them, or use uniform")
     if dist in ("normal", "logNormal") and service == "skopt":
         out.warn(where, f"Katib's scikit-optimize service ignores {dist} (doubles are searched "
                         "log-uniformly, ints uniformly); remove it")

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from latticenas.extras import require
 from latticenas.katib.issues import Collector, closest, join_path
 from latticenas.katib.rules.values import is_int, is_number
 
@@ -22,6 +23,7 @@ _WORDS = {"str": "a string", "int": "a whole number", "float": "a number", "bool
 def check_sdk_models(obj: Mapping[str, Any], out: Collector) -> None:
     """Walk the models; when that finds nothing, deserialize into ``V1beta1Experiment`` and
     serialize back, which must give the same document."""
+    require("kubeflow")
     from kubeflow.katib import ApiClient  # imported here: the SDK takes seconds to load
 
     before = len(out.issues)
@@ -53,6 +55,7 @@ def without_nulls(value: Any) -> Any:
 
 
 def _model_class(name: str) -> Any:
+    require("kubeflow")
     import kubeflow.katib.models as models
 
     return getattr(models, name)

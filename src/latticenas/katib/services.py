@@ -41,6 +41,12 @@ def check_service_rules(name: str, settings: Mapping[str, str], index: Mapping[s
         check(parameters, spec, out)
     if name == "hyperband":
         _check_hyperband(settings, index, spec, parameters, out)
+    if name == "tpe" and counts(spec)[1] > 1:
+        out.warn("spec.parallelTrialCount",
+                 f"after its first request Katib's hyperopt service answers a tpe request for "
+                 "several trials (several finished together) with copies of one assignment "
+                 f"(kubeflow/katib#1329), so with parallelTrialCount {counts(spec)[1]} trials can "
+                 "repeat; set parallelTrialCount: 1 or use multivariate-tpe")
 
 
 def _check_grid(parameters: list[Mapping[str, Any]], spec: Mapping[str, Any], out: Collector) -> None:

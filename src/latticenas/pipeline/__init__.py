@@ -5,19 +5,25 @@ network, register it.
 * :mod:`.search` — the search step on the local runner or Katib;
 * :mod:`.steps` — aggregate, retrain and register as library calls;
 * :mod:`.placement` — which node, device and image each accelerator means;
+* :mod:`.parameters` — :class:`PipelineParameters`, the pipeline's parameters, defined once;
+* :mod:`.definition` and :mod:`.components` — the KFP pipeline and its components;
 * :mod:`.build` — :func:`compile_pipeline`, :func:`run_local`, :func:`submit`;
 * :mod:`.cli` — ``latticenas pipeline compile|run|submit``.
 
-The components (``components/``) and the pipeline (``pipelines/latticenas_pipeline.py``) are
-thin wrappers over these modules. Importing this package is cheap (no kfp, no TensorFlow).
+The components and the pipeline are thin wrappers over these modules. Importing this package
+is cheap (no kfp, no TensorFlow).
 """
 
 from __future__ import annotations
 
-__all__ = ["compile_pipeline", "run_local", "submit"]
+__all__ = ["PipelineParameters", "compile_pipeline", "run_local", "submit"]
 
 
 def __getattr__(name: str):
+    if name == "PipelineParameters":
+        from latticenas.pipeline.parameters import PipelineParameters
+
+        return PipelineParameters
     if name in __all__:
         from latticenas.pipeline import build
 

@@ -1,11 +1,15 @@
-"""Compile, run locally, or submit the Kubeflow pipeline of ``pipelines/latticenas_pipeline.py``.
+"""Compile, run locally, or submit the Kubeflow pipeline (:mod:`latticenas.pipeline.definition`).
 
+* :func:`pipeline_function` is the pipeline with the checkout's ``search_spaces/ames.yaml``
+  inlined as the default search space (one line of JSON, which is YAML: kfp copies defaults
+  into a comment header of the compiled file, where a multi-line text would break the YAML).
 * :func:`compile_pipeline` writes the pipeline YAML (default: the committed
   ``pipelines/latticenas_pipeline.yaml``, runtime ``accelerator`` parameter; or the
   compile-time variant for one accelerator). The output depends only on the sources, the kfp
   version and the image references (``LATTICENAS_REGISTRY``/``LATTICENAS_TAG``; the committed
   file uses the defaults), so a fresh compilation equals the committed file.
-* :func:`run_local` runs the whole pipeline on this machine with kfp.local's
+* :func:`run_local` runs the whole pipeline (:class:`~latticenas.pipeline.parameters.PipelineParameters`)
+  on this machine with kfp.local's
   ``SubprocessRunner`` (each step a subprocess of this Python, no containers), the ``local``
   search backend and the ``cpu`` variant; every artifact lands under
   ``<work_dir>/kfp/<run>/<step>/``. It returns a :class:`LocalRun` with the leaderboard,
@@ -13,75 +17,58 @@
 * :func:`submit` uploads a compiled pipeline to a Kubeflow Pipelines endpoint and starts a run
   (``kfp.Client(host=...).create_run_from_pipeline_package``).
 
-The pipeline definition and the components live in the repository (``pipelines/``,
-``components/``), not in the installed package, so these functions need a checkout:
-:func:`repo_root` finds it.
+The pipeline and its components are part of the package (``latticenas.pipeline.definition``,
+``latticenas.pipeline.components``); only the committed YAML and the default search space are
+files of the checkout, which :func:`repo_root` finds.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import logging
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from latticenas.extras import require
 from latticenas.errors import LatticeNASError
+from latticenas.pipeline.parameters import PipelineParameters
 
 log = logging.getLogger(__name__)
 
-PIPELINE_FILE = Path("pipelines") / "latticenas_pipeline.py"
 COMPILED_FILE = Path("pipelines") / "latticenas_pipeline.yaml"
 DEFAULT_SPACE = Path("search_spaces") / "ames.yaml"
 DEFAULT_SERVICE_ACCOUNT = "latticenas-pipeline"
 
-__all__ = ["LocalRun", "compile_pipeline", "load_pipeline_module", "repo_root", "run_local", "submit"]
+__all__ = ["LocalRun", "compile_pipeline", "pipeline_function", "repo_root", "run_local", "submit"]
 
 
 def repo_root() -> Path:
-    """The checkout holding ``pipelines/`` and ``components/`` (this source's, else the cwd's)."""
+    """The checkout holding ``pipelines/`` and ``search_spaces/`` (this source's, else the cwd's)."""
     for candidate in (Path(__file__).resolve().parents[3], Path.cwd()):
-        if (candidate / PIPELINE_FILE).is_file() and (candidate / "components").is_dir():
+        if (candidate / COMPILED_FILE.parent).is_dir() and (candidate / DEFAULT_SPACE).is_file():
             return candidate
     raise LatticeNASError(
-        f"the pipeline definition ({PIPELINE_FILE}) is not here: run this from a latticenas "
-        "checkout (the pipeline and its components are not part of the installed package)"
+        f"the pipeline's default search space ({DEFAULT_SPACE}) is not here: run this from a latticenas "
+        "checkout, or pass the search space"
     )
 
 
-def _load_package(name: str, directory: Path) -> None:
-    """Import the checkout's ``directory`` as package ``name`` without putting the checkout on
-    ``sys.path`` (its ``docker/`` folder would shadow the ``docker`` package kfp imports)."""
-    module = sys.modules.get(name)
-    if module is not None and Path(getattr(module, "__file__", "") or "").resolve().parent == directory.resolve():
-        return
-    spec = importlib.util.spec_from_file_location(name, directory / "__init__.py",
-                                                  submodule_search_locations=[str(directory)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+def pipeline_function(accelerator: str | None = None, search_space: str | None = None):
+    """The pipeline (runtime ``accelerator`` parameter), or its variant for one accelerator;
+    ``search_space`` (YAML text) is its default search space (default: the checkout's Ames space)."""
+    import yaml
 
+    from latticenas.pipeline.definition import build_pipeline
 
-def load_pipeline_module():
-    """Import ``pipelines.latticenas_pipeline`` (and ``components``) from the checkout."""
-    root = repo_root()
-    for package in ("components", "pipelines"):
-        _load_package(package, root / package)
-    return importlib.import_module("pipelines.latticenas_pipeline")
-
-
-def pipeline_function(accelerator: str | None = None):
-    """The pipeline (runtime ``accelerator`` parameter), or its variant for one accelerator."""
-    module = load_pipeline_module()
-    return module.latticenas_pipeline if accelerator is None else module.build_pipeline(accelerator)
+    text = read_search_space(None) if search_space is None else search_space
+    return build_pipeline(accelerator, json.dumps(yaml.safe_load(text)))
 
 
 def compile_pipeline(path: str | Path | None = None, accelerator: str | None = None) -> Path:
     """Compile the pipeline to ``path`` (default: the committed YAML); returns the path."""
+    require("kfp")
     from kfp import compiler
 
     target = Path(path) if path is not None else repo_root() / COMPILED_FILE
@@ -130,43 +117,26 @@ def read_search_space(search_space: str | Path | None) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def run_local(
-    *,
-    data_uri: str = "example:ames",
-    target: str = "price",
-    task: str = "auto",
-    drop_columns: str = "Order,PID",
-    allow_leakage: str = "",
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-    search_space: str | Path | None = None,
-    algorithm: str = "random",
-    max_trials: int = 0,
-    parallel_trials: int = 0,
-    registry_target: str | None = None,
-    model_name: str = "latticenas",
-    model_registry_address: str = "",
-    seed: int = 0,
-    work_dir: str | Path = "runs/pipeline",
-) -> LocalRun:
-    """Run the whole pipeline here (see the module docstring); ``registry_target`` defaults to
-    ``<work_dir>/registry``."""
+def run_local(parameters: PipelineParameters | None = None, *, work_dir: str | Path = "runs/pipeline",
+              **values: Any) -> LocalRun:
+    """Run the whole pipeline here (see the module docstring) with ``parameters`` (or a
+    :class:`~latticenas.pipeline.parameters.PipelineParameters` of ``values``). The search runs
+    on the ``local`` backend and the ``cpu`` variant; an empty ``registry_target`` is
+    ``<work_dir>/registry``, an empty ``search_space`` the checkout's Ames space, and a
+    ``search_space`` that names a file is read."""
+    require("kfp")
     from kfp import local
 
+    parameters = parameters if parameters is not None else PipelineParameters(**values)
     _import_kfp_local()
     work_dir = Path(work_dir).resolve()
     pipeline_root = work_dir / "kfp"
     pipeline_root.mkdir(parents=True, exist_ok=True)
     before = {p.name for p in pipeline_root.iterdir()}
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
-    arguments = dict(
-        registry_target=str(registry_target or work_dir / "registry"),
-        data_uri=data_uri, target=target, task=task, drop_columns=drop_columns, allow_leakage=allow_leakage,
-        val_fraction=float(val_fraction), test_fraction=float(test_fraction),
-        search_space=read_search_space(search_space), algorithm=algorithm, max_trials=int(max_trials),
-        parallel_trials=int(parallel_trials), search_backend="local", seed=int(seed), model_name=model_name,
-        model_registry_address=model_registry_address,
-    )
+    arguments = {**parameters.arguments(exclude=("accelerator",)), "search_backend": "local",
+                 "registry_target": parameters.registry_target or str(work_dir / "registry"),
+                 "search_space": read_search_space(parameters.search_space or None)}
     pipeline = pipeline_function("cpu")
     try:
         pipeline(**arguments)
@@ -180,20 +150,19 @@ def run_local(
 
 
 def _import_kfp_local() -> None:
-    """Import kfp.local's task dispatcher with the checkout off ``sys.path``: it imports
-    ``docker`` if it can, and the checkout's ``docker/`` folder (Dockerfiles) would pass for that
-    package (as a namespace package) when Python runs from the repository root (``python -m``,
-    ``python -c``), which breaks kfp.local."""
-    root = repo_root().resolve()
-    stray = sys.modules.get("docker")
-    if stray is not None and getattr(stray, "__file__", None) is None:
-        del sys.modules["docker"]
-    saved = list(sys.path)
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != root]
+    """Import kfp.local's task dispatcher, which imports ``docker`` if it can. When Python runs
+    from the repository root (``python -m``, ``python -c``), the checkout's ``docker/`` folder
+    (Dockerfiles) passes for that package and breaks kfp.local: say so, with the way out."""
     try:
+        require("kfp")
         import kfp.local.task_dispatcher  # noqa: F401
-    finally:
-        sys.path[:] = saved
+    except AttributeError as exc:
+        if "docker" not in str(exc):
+            raise
+        raise LatticeNASError(
+            "kfp.local took this checkout's docker/ folder for the `docker` package (Python runs from the "
+            "repository root): run the `latticenas` command, or Python from another directory"
+        ) from exc
 
 
 def _step_dir(run_dir: Path, step: str) -> Path:
@@ -253,7 +222,7 @@ def typed_arguments(package: str | Path, arguments: Mapping[str, Any]) -> dict[s
 
 def submit(
     host: str,
-    arguments: Mapping[str, Any] | None = None,
+    arguments: PipelineParameters | Mapping[str, Any] | None = None,
     *,
     package_path: str | Path | None = None,
     run_name: str | None = None,
@@ -264,14 +233,20 @@ def submit(
 ) -> str:
     """Start a run of the compiled pipeline on the KFP endpoint ``host``; returns the run id.
 
-    ``package_path`` defaults to the committed YAML; ``service_account`` is the one
+    ``arguments``: :class:`~latticenas.pipeline.parameters.PipelineParameters`, or some
+    parameters by name (the others keep the pipeline's defaults). ``package_path`` defaults to
+    the committed YAML; ``service_account`` is the one
     ``manifests/rbac/`` creates (None: the namespace's default).
     """
     package = Path(package_path) if package_path is not None else repo_root() / COMPILED_FILE
     if not package.is_file():
         raise LatticeNASError(f"{package}: no compiled pipeline; run `latticenas pipeline compile` first")
+    if isinstance(arguments, PipelineParameters):
+        arguments = arguments.arguments()
     arguments = typed_arguments(package, arguments or {})
+    PipelineParameters.from_mapping(arguments)  # a bad value (task, fraction, time budget) fails here, not in the run
     if client is None:
+        require("kfp")
         import kfp
 
         client = kfp.Client(host=host, **({"namespace": namespace} if namespace else {}))

@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 
 from latticenas.errors import LatticeNASError
+from latticenas.pipeline import parameters
+from latticenas.fileio import atomic_write, check_output_file, storage_faults
 
 
 def register(subparsers) -> None:
@@ -59,20 +61,24 @@ def register(subparsers) -> None:
     sub.set_defaults(func=submit_command)
 
 
+#: --option -> the pipeline parameter it sets (latticenas.pipeline.parameters)
+DATA_OPTIONS = {"--data": "data_uri", "--target": "target", "--task": "task", "--drop-columns": "drop_columns",
+                "--allow-leakage": "allow_leakage", "--algorithm": "algorithm", "--max-trials": "max_trials",
+                "--parallel": "parallel_trials", "--model-name": "model_name",
+                "--model-registry-address": "model_registry_address", "--seed": "seed", "--time-budget": "time_budget"}
+
+
 def _data_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
-    d = (lambda value: value) if defaults else (lambda value: None)
-    parser.add_argument("--data", default=d("example:ames"), help="CSV/Parquet path, gs:// URI or example:ames")
-    parser.add_argument("--target", default=d("price"), help="target column")
-    parser.add_argument("--task", default=d("auto"), choices=["auto", "regression", "binary", "multiclass"])
-    parser.add_argument("--drop-columns", default=d("Order,PID"), help="comma-separated columns that are not features")
-    parser.add_argument("--allow-leakage", default=d(""), help="comma-separated columns allowed to mirror the target")
+    """The options of :data:`DATA_OPTIONS`, typed, with the pipeline's defaults (``defaults``)
+    or None (keep the compiled pipeline's)."""
+    for option, name in DATA_OPTIONS.items():
+        value = parameters.default(name)
+        shown = f" (default {value!r})" if defaults else ""
+        parser.add_argument(option, dest=name, type=type(value), default=value if defaults else None,
+                            metavar=option.removeprefix("--").upper().replace("-", "_"),
+                            help=parameters.help_text(name).replace("`", "") + shown,
+                            **({"choices": parameters.TASKS} if name == "task" else {}))
     parser.add_argument("--search-space", help="search-space YAML (default search_spaces/ames.yaml)")
-    parser.add_argument("--algorithm", default=d("random"), help="Katib algorithm (default random)")
-    parser.add_argument("--max-trials", type=int, default=d(0), help="trial budget (0: the search space's)")
-    parser.add_argument("--parallel", type=int, default=d(0), help="trials at once (0: the search space's)")
-    parser.add_argument("--model-name", default=d("latticenas"), help="registered model name")
-    parser.add_argument("--model-registry-address", default=d(""), help="model registry service address (optional)")
-    parser.add_argument("--seed", type=int, default=d(0), help="seed of the retrain")
 
 
 def compile_command(args) -> int:
@@ -80,7 +86,10 @@ def compile_command(args) -> int:
 
     target = args.output or repo_root() / COMPILED_FILE
     if not args.check:
-        print(f"wrote {compile_pipeline(target, args.accelerator)}")
+        check_compile_output(target)
+        with tempfile.TemporaryDirectory() as tmp, storage_faults(target):  # the old file stays whole if the disk is full
+            atomic_write(target, compile_pipeline(Path(tmp) / target.name, args.accelerator).read_text())
+        print(f"wrote {target}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         fresh = compile_pipeline(Path(tmp) / "pipeline.yaml", args.accelerator).read_text()
@@ -89,6 +98,13 @@ def compile_command(args) -> int:
         return 1
     print(f"OK {target}")
     return 0
+
+
+def check_compile_output(target: Path) -> None:
+    """One error line, before kfp loads, for an ``--output`` that cannot take the YAML."""
+    check_output_file(target, "--output", example="pipeline.yaml", new_parents=True)
+    if target.suffix not in (".yaml", ".yml"):
+        raise LatticeNASError(f"--output {target} does not end in .yaml: pass a .yaml file path")
 
 
 def _print_results(result) -> None:
@@ -120,13 +136,9 @@ def _print_results(result) -> None:
 def run_command(args) -> int:
     from latticenas.pipeline.build import run_local
 
-    result = run_local(
-        data_uri=args.data, target=args.target, task=args.task, drop_columns=args.drop_columns,
-        allow_leakage=args.allow_leakage, search_space=args.search_space, algorithm=args.algorithm,
-        max_trials=args.max_trials, parallel_trials=args.parallel, registry_target=args.registry,
-        model_name=args.model_name, model_registry_address=args.model_registry_address, seed=args.seed,
-        work_dir=args.dir,
-    )
+    chosen = {name: getattr(args, name) for name in DATA_OPTIONS.values()}
+    result = run_local(parameters.PipelineParameters(**chosen, registry_target=args.registry or "",
+                                                     search_space=args.search_space or ""), work_dir=args.dir)
     _print_results(result)
     print(f"leaderboard: {result.leaderboard}  (HTML: open it in a browser)")
     print(f"summary:     {result.summary}")
@@ -150,10 +162,7 @@ def submit_command(args) -> int:
     from latticenas.pipeline.build import read_search_space, submit
 
     given = {
-        "registry_target": args.registry, "data_uri": args.data, "target": args.target, "task": args.task,
-        "drop_columns": args.drop_columns, "allow_leakage": args.allow_leakage, "algorithm": args.algorithm,
-        "max_trials": args.max_trials, "parallel_trials": args.parallel, "model_name": args.model_name,
-        "model_registry_address": args.model_registry_address, "seed": args.seed,
+        **{name: getattr(args, name) for name in DATA_OPTIONS.values()}, "registry_target": args.registry,
         "accelerator": args.accelerator, "search_backend": args.backend,
         "trial_output_root": args.trial_output_root, "katib_namespace": args.namespace,
     }

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from latticenas.extras import require
 from latticenas.images import image_ref
 from latticenas.katib.generate import CONTAINER_NAME, GPU_NODE_SELECTOR, TPU_NODE_SELECTOR
 
@@ -63,6 +64,7 @@ def place_task(task, accelerator: str):
     chosen = placement(accelerator)
     if chosen.resource is None:
         return task
+    require("kfp")
     from kfp import kubernetes
 
     task.set_container_image(image_ref(chosen.step_image))

@@ -25,6 +25,12 @@ Contract of :func:`run_search`:
   (``latticenas experiment run``) in ``<work_dir>/run``; backend ``katib``: it is submitted,
   waited for and read with :mod:`latticenas.katib.client`. Either way the trials come back
   as runner ``TrialRecord`` objects in a :class:`~latticenas.aggregate.SearchResults`.
+* ``time_budget`` (``"90m"``, seconds; counted from the step's start) bounds the search: the
+  local runner applies its own rule (:mod:`latticenas.runner.timebudget`); Katib has no
+  wall-clock budget, so for ``katib`` the step waits until the deadline at most, then stops
+  the Experiment (:func:`latticenas.katib.client.stop_experiment`: no more trials, the
+  running ones deleted) and goes on with the trials that finished, status
+  ``Succeeded (ExperimentTimeBudgetReached)``; none finished is an error.
 * the best trial (Katib's rule: best objective, first on ties) must exist, else
   :class:`~latticenas.errors.LatticeNASError` says no trial reported the objective. Its
   ``params.json`` (the complete parameter set) and ``best/spec.json`` (the best network of
@@ -235,10 +241,14 @@ def run_search(
     service_account: str = "",
     run_id: str = "",
     timeout_s: float = 24 * 3600.0,
+    time_budget: str | float | None = None,
     poll_s: float = 30.0,
     client=None,
 ) -> SearchOutcome:
     """Run the search (see the module docstring); ``prepared`` is a PreparedData."""
+    from latticenas.runner.timebudget import TimeBudget
+
+    budget = TimeBudget.start(time_budget) if time_budget not in (None, "") else None
     from latticenas.data import join_uri
     from latticenas.katib.generate import dump_yaml
     from latticenas.pipeline.placement import placement
@@ -282,9 +292,9 @@ def run_search(
     manifest_path.write_text(dump_yaml(manifest, "# the Experiment the latticenas pipeline's search step ran"))
 
     if backend == "local":
-        results, outputs = _run_local(manifest, manifest_path, work_dir / "run")
+        results, outputs = _run_local(manifest, manifest_path, work_dir / "run", budget)
     else:
-        results, outputs = _run_katib(manifest, namespace, output_root, timeout_s, poll_s, client)
+        results, outputs = _run_katib(manifest, namespace, output_root, timeout_s, poll_s, client, budget)
     best = results.best()
     if best is None:
         raise LatticeNASError(
@@ -317,13 +327,14 @@ def _read(uri: str) -> bytes:
     return read_bytes(uri)
 
 
-def _run_local(manifest: Mapping[str, Any], manifest_path: Path, run_dir: Path):
+def _run_local(manifest: Mapping[str, Any], manifest_path: Path, run_dir: Path, budget=None):
     """Run the Experiment with the local runner (its ``experiment run`` command)."""
     from latticenas.aggregate import SearchResults
     from latticenas.runner.session import run_experiment
     from latticenas.runner.workspace import open_for_status
 
-    code = run_experiment(manifest_path, run_dir, final_model=False)  # aggregate builds the final model
+    code = run_experiment(manifest_path, run_dir, final_model=False,  # aggregate builds the final model
+                          time_budget=budget)
     workspace, store, experiment = open_for_status(run_dir)
     try:
         row = store.experiment() or {}
@@ -341,23 +352,15 @@ def _run_local(manifest: Mapping[str, Any], manifest_path: Path, run_dir: Path):
     return results, outputs
 
 
-def _run_katib(manifest, namespace: str, output_root: str, timeout_s: float, poll_s: float, client):
+def _run_katib(manifest, namespace: str, output_root: str, timeout_s: float, poll_s: float, client, budget=None):
     from latticenas.aggregate import SearchResults
     from latticenas.data import join_uri
-    from latticenas.katib.client import (
-        default_api,
-        experiment_status,
-        read_trials,
-        submit_experiment,
-        wait_for_experiment,
-    )
+    from latticenas.katib.client import default_api, read_trials, submit_experiment
 
     api = client or default_api()
     name = submit_experiment(manifest, namespace, client=api)
-    final = wait_for_experiment(name, namespace, timeout_s=timeout_s, poll_s=poll_s, client=api)
-    kind, reason, _ = experiment_status(final)
+    status = _wait_katib(name, namespace, timeout_s, poll_s, api, budget)
     trials = tuple(read_trials(name, namespace, client=api, experiment=manifest))
-    status = f"{kind} ({reason})" if reason else kind
     results = SearchResults(manifest=manifest, trials=trials, backend="katib", status=status,
                             extra={"namespace": namespace, "output_root": output_root})
 
@@ -365,6 +368,27 @@ def _run_katib(manifest, namespace: str, output_root: str, timeout_s: float, pol
         return join_uri(output_root, trial, *parts)
 
     return results, outputs
+
+
+def _wait_katib(name: str, namespace: str, timeout_s: float, poll_s: float, api, budget) -> str:
+    """Wait for the Experiment, at most until ``budget``'s deadline (then stop it); its status."""
+    from latticenas.katib.client import ExperimentTimeoutError, experiment_status, stop_experiment, wait_for_experiment
+
+    limit = timeout_s if budget is None else max(min(timeout_s, budget.remaining()), 1e-3)
+    try:
+        final = wait_for_experiment(name, namespace, timeout_s=limit, poll_s=min(poll_s, limit), client=api)
+    except ExperimentTimeoutError:
+        if budget is None or limit >= timeout_s:
+            raise
+        log.info("time budget %s reached: stopping Katib Experiment %s/%s", budget.describe(), namespace, name)
+        if stop_experiment(name, namespace, client=api) == 0:
+            raise LatticeNASError(
+                f"no trial of Katib Experiment {namespace}/{name} finished within the time budget "
+                f"{budget.describe()} (the Experiment was deleted); give the search a larger time_budget"
+            ) from None
+        return "Succeeded (ExperimentTimeBudgetReached)"
+    kind, reason, _ = experiment_status(final)
+    return f"{kind} ({reason})" if reason else kind
 
 
 def _best_parameters(results, best, params_json: Mapping[str, Any], spec_json: str) -> dict[str, Any]:

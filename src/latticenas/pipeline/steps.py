@@ -8,7 +8,9 @@ register it.
   choice, and refits it into a local directory (the KFP ``Model`` artifact): the best network
   with :func:`latticenas.retrain.retrain_best`, or every member network of the ensemble with
   :func:`latticenas.retrain.retrain_ensemble`, each with its own trial's parameters and log
-  choice.
+  choice; then the refit model's permutation feature importance on the test rows (the
+  validation rows are in its training rows now; :mod:`latticenas.importance`) goes beside it
+  (``importance.json``, ``.svg``, ``.png``) and, given ``importance_page``, into that HTML page.
 * :func:`log_retrain_metrics` puts the test metrics on a KFP ``Metrics`` artifact and, for
   classification, the confusion matrix and (binary) the ROC curve on a
   ``ClassificationMetrics`` artifact (KFP shows one curve; the multiclass one-vs-rest curves
@@ -73,8 +75,10 @@ def aggregate_search(*, trials: str, best_spec: str | None, experiment: str | No
     prepared = read_prepared(record=record, train=train, val=val, test=test)
     choice = choose_final(results, prepared, trial_outputs(results, experiment))
     choice.write(final_model)
+    networks = [(f"{m.trial} (weight {m.weight:g}), network {n['id']}", ArchitectureSpec.from_json(json.dumps(n["spec"])))
+                for m in choice.members for n in m.networks]
     with tempfile.TemporaryDirectory() as tmp:
-        report = write_report(results, tmp, spec, final=choice.final_model())
+        report = write_report(results, tmp, spec, final=choice.final_model(), networks=networks)
         _copy(report.html, leaderboard)
         _copy(report.markdown, summary)
         _copy(report.progress_png, progress_plot)
@@ -91,16 +95,27 @@ def _json(uri: str) -> dict[str, Any]:
     return json.loads(read_bytes(str(uri)))
 
 
-def retrain(*, record: str, train: str, val: str, test: str, final_model: str, output_dir: str, seed: int = 0):
+def retrain(*, record: str, train: str, val: str, test: str, final_model: str, output_dir: str, seed: int = 0,
+            importance_page: str | None = None):
     """Refit the aggregate step's final model (``final_model``, the choice JSON) on the
     prepared train + validation rows and test it: the best network alone as before, or every
-    member of the ensemble (:func:`latticenas.pipeline.choice.retrain_choice`); returns the
-    RetrainResult."""
+    member of the ensemble (:func:`latticenas.pipeline.choice.retrain_choice`), then its
+    feature importance (module doc); returns the RetrainResult."""
+    from latticenas.importance import model_importance, write_importance
     from latticenas.pipeline.choice import FinalChoice, retrain_choice
     from latticenas.pipeline.prepared import read_prepared
+    from latticenas.predict import Predictor
+    from latticenas.search_report import importance_page as page
 
     prepared = read_prepared(record=record, train=train, val=val, test=test)
-    return retrain_choice(FinalChoice.read(final_model), prepared.dataset, str(output_dir), seed=seed)
+    choice = FinalChoice.read(final_model)
+    result = retrain_choice(choice, prepared.dataset, str(output_dir), seed=seed)
+    importance = model_importance(Predictor.load(result.output_dir), prepared.dataset.test, choice.metric, split="test")
+    write_importance(importance, result.output_dir)
+    if importance_page:
+        Path(importance_page).parent.mkdir(parents=True, exist_ok=True)
+        Path(importance_page).write_text(page(importance, f"feature importance of the retrained {choice.kind} model"))
+    return result
 
 
 def _finite(value: Any) -> bool:

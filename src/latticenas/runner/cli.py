@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from latticenas.errors import storage_error
 from latticenas.runner.warm import WORKER_KINDS
 
 
@@ -46,7 +47,9 @@ def register(subparsers) -> None:
 
 def add_workers_flag(parser) -> None:
     parser.add_argument("--workers", choices=WORKER_KINDS, default=WORKER_KINDS[0],
-                        help="x")
+                        help="warm (default): run latticenas-trial trials in long-lived worker processes that "
+                             "import TensorFlow once; process: a new process for every trial. Other trial "
+                             "programs always run as processes")
 
 
 def _positive(text: str) -> int:
@@ -91,7 +94,6 @@ def _report(workspace, experiment, trials, status: str) -> str:
     """The report text, rewriting the report files where the directory can be written (a
     read-only or full one still gets its status read)."""
     from latticenas.final import FINAL, load_final
-    from latticenas.fileio import storage_error
     from latticenas.runner.report import leaderboard, render_table, summary_lines, write_report
 
     try:

@@ -50,6 +50,9 @@ class Parameter:
     distribution: Distribution = Distribution.UNIFORM
     choices: tuple[ParamValue, ...] = ()  # categorical: strings; discrete: numbers
     written: tuple[str, ...] = ()  # the list exactly as written in the manifest
+    #: feasibleSpace.max as written (``high`` is the last value on the step grid): the bound
+    #: Katib's services sample to (hyperopt's quniform, numpy.arange for the grid)
+    written_max: float | int | None = None
 
     @property
     def is_log(self) -> bool:
@@ -68,20 +71,6 @@ class Parameter:
                 return str(float(f"{float(value):.12g}"))
             return str(float(value))
         return str(value)
-
-    def grid_values(self) -> tuple[ParamValue, ...]:
-        """Every value of a grid search (Katib: ranges need a step; ``int`` steps default to 1)."""
-        if self.type in (ParameterType.CATEGORICAL, ParameterType.DISCRETE):
-            return self.choices
-        if self.type is ParameterType.INT:
-            return tuple(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
-        if not self.step:
-            raise ManifestError(
-                f"parameter {self.name!r}: a grid search needs feasibleSpace.step for double "
-                "parameters; add a step or use another algorithm"
-            )
-        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
-        return tuple(float(f"{self.low + k * self.step:.12g}") for k in range(count))
 
 
 @dataclass(frozen=True)
@@ -286,11 +275,6 @@ def parse_parameter(obj: Any, where: str) -> Parameter:
     distribution = _enum(
         Distribution, space.get("distribution") or "uniform", f"{where}.feasibleSpace.distribution"
     )
-    if distribution in (Distribution.NORMAL, Distribution.LOG_NORMAL):
-        raise ManifestError(
-            f"{where}.feasibleSpace.distribution: {distribution.value} is not supported (Katib's "
-            "optuna-based services reject it too); use uniform or logUniform"
-        )
     if kind in (ParameterType.CATEGORICAL, ParameterType.DISCRETE):
         return _parse_choices(name, kind, space, f"{where}.feasibleSpace")
     return _parse_range(name, kind, space, distribution, f"{where}.feasibleSpace")
@@ -306,14 +290,15 @@ def _parse_range(name, kind, space, distribution, where) -> Parameter:
         raise ManifestError(f"{where}: min {low} is greater than max {high}")
     if step is not None and step <= 0:
         raise ManifestError(f"{where}.step: must be positive, got {step}")
-    if distribution is Distribution.LOG_UNIFORM and low <= 0:
-        raise ManifestError(f"{where}.min: logUniform needs min > 0, got {low}")
+    if distribution in (Distribution.LOG_UNIFORM, Distribution.LOG_NORMAL) and low <= 0:
+        raise ManifestError(f"{where}.min: {distribution.value} needs min > 0, got {low}")
+    written_max = high
     if step and distribution is not Distribution.LOG_UNIFORM:  # the largest value on the step grid
         if kind is ParameterType.INT:
             high = low + ((high - low) // step) * step
         else:
             high = float(f"{low + math.floor((high - low) / step + 1e-9) * step:.12g}")
-    return Parameter(name, kind, low, high, step, distribution)
+    return Parameter(name, kind, low, high, step, distribution, written_max=written_max)
 
 
 def _parse_choices(name, kind, space, where) -> Parameter:

@@ -11,7 +11,9 @@ Contract:
   maximizing), fails when Failed + MetricsUnavailable trials reach ``maxFailedTrialCount``
   (and are not zero), succeeds when finished trials reach ``maxTrialCount``, and succeeds when
   the engine is exhausted (grid or hyperband done) with no trial active. Once complete, no new
-  trial starts; trials still running finish and are recorded (as on a cluster).
+  trial starts; trials still running finish and are recorded (as on a cluster). An engine that
+  says a cluster would stall here (``Suggestions.stalled``: Katib's controller rejects the
+  service's reply, or never ends a finished grid) gets one ``warning:`` line with the reason.
 * No trial starts while finished + active trials already reach ``maxTrialCount``.
 * Early stopping (medianstop) gives every trial the rule computed from the history when it
   starts; the trial is stopped once the rule says so.
@@ -213,6 +215,9 @@ class Orchestrator:
         if room > 0 and not self.exhausted:
             batch = self.engine.suggest(trials, room)
             self.exhausted = batch.exhausted
+            if batch.stalled:  # what Katib would do instead of ending: say it, then end
+                self.progress.note(f"warning: the suggestion stalled: {batch.stalled}; the local "
+                                   "run ends with the trials so far")
             for suggestion in batch.items:
                 self.start(self.store.create_trial(self.experiment.name, suggestion.params, suggestion.attrs))
                 started += 1

@@ -8,8 +8,9 @@ Contract (all written atomically, so ``experiment status`` may run while a run w
   Katib substituted them;
 * ``leaderboard.csv`` and ``leaderboard.json`` in the experiment directory hold every row;
 * ``progress.png`` plots the objective of every trial by trial number and the best-so-far line;
-  ``progress.html`` is one self-contained page with that plot (inline SVG), the status summary
-  and the whole leaderboard;
+* ``report.html`` is the search's one self-contained report (:mod:`latticenas.search_report`:
+  summary, final model beside the baseline, that plot, the sortable leaderboard, parameter and
+  feature importance, the final model's networks);
 * the best trial's ``output/best/`` artifacts (spec.json, model.keras, metrics.json,
   diagram.svg, ...) are copied to ``<dir>/best/`` with ``trial.json`` naming their trial;
 * when the run built a final model (:mod:`latticenas.final`, ``<dir>/final/``), the leaderboard
@@ -23,26 +24,30 @@ Contract (all written atomically, so ``experiment status`` may run while a run w
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from latticenas.extras import require
+from latticenas.arch.spec import ArchitectureSpec
+from latticenas.errors import LatticeNASError
 from latticenas.fileio import atomic_write
 from latticenas.final import FINAL, FinalModel, load_final
 from latticenas.runner.experiment import Experiment
 from latticenas.runner.progress import format_value
 from latticenas.runner.trials import TrialRecord, TrialState, best_trial, observed
 from latticenas.runner.workspace import Workspace
+from latticenas.search_report import REPORT, write_search_report
 
 TERMINAL_ROWS = 20
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,12 @@ def _cells(experiment: Experiment, row: Row, exact: bool = False) -> list[str]:
     return [rank, row.trial, row.state, number(row.objective), *extra, *params]
 
 
+def leaderboard_cells(experiment: Experiment, rows: Sequence[Row]) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """The leaderboard for a page: column names, each row rounded for reading, and exactly."""
+    return (_columns(experiment), [_cells(experiment, row) for row in rows],
+            [_cells(experiment, row, exact=True) for row in rows])
+
+
 def render_table(experiment: Experiment, rows: Sequence[Row], limit: int = TERMINAL_ROWS) -> str:
     header = _columns(experiment)
     body = [_cells(experiment, row) for row in rows[:limit]]
@@ -143,6 +154,7 @@ def write_leaderboard(workspace: Workspace, experiment: Experiment, rows: Sequen
 
 def plot_progress(workspace: Workspace, experiment: Experiment, trials: Sequence[TrialRecord]) -> str:
     """Write progress.png; return the same figure as SVG text."""
+    require("matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -179,25 +191,6 @@ def _draw(ax, experiment: Experiment, trials: Sequence[TrialRecord]) -> None:
     ax.grid(alpha=0.3)
     if xs:
         ax.legend()
-
-
-def write_html(workspace: Workspace, experiment: Experiment, rows: Sequence[Row], svg: str, summary: Sequence[str]) -> None:
-    header = "".join(f"<th>{html.escape(c)}</th>" for c in _columns(experiment))
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(experiment, row)) + "</tr>" for row in rows
-    )
-    svg = svg[svg.find("<svg") :]  # drop the XML prologue to inline it
-    page = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{html.escape(experiment.name)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:2px 8px;text-align:left}}</style></head>
-<body><h1>{html.escape(experiment.name)}</h1>
-<pre>{html.escape(chr(10).join(summary))}</pre>
-{svg}
-<h2>Leaderboard</h2><table><tr>{header}</tr>{body}</table>
-<p>Generated {time.strftime("%Y-%m-%d %H:%M:%S")}.</p></body></html>
-"""
-    atomic_write(workspace.directory / "progress.html", page)
 
 
 def copy_best(workspace: Workspace, experiment: Experiment, trials: Sequence[TrialRecord]) -> TrialRecord | None:
@@ -258,6 +251,28 @@ def write_report(workspace: Workspace, experiment: Experiment, trials: Sequence[
     except OSError:  # a concurrent `status` or run is copying the same files; next time then
         pass
     summary = summary_lines(experiment, trials, status, workspace) + (final.lines() if final else [])
-    write_html(workspace, experiment, rows, plot_progress(workspace, experiment, trials), summary)
-    files = f"files: {workspace.directory}/leaderboard.csv, leaderboard.json, progress.png, progress.html"
-    return "\n".join([*summary, files, "", render_table(experiment, rows)])
+    report = write_search_report(workspace.directory / REPORT, experiment, trials, leaderboard_cells(experiment, rows),
+                                 summary, plot_progress(workspace, experiment, trials), final,
+                                 _networks(workspace, experiment, trials, final))
+    files = f"files: {workspace.directory}/leaderboard.csv, leaderboard.json, progress.png"
+    return "\n".join([*summary, files, f"report: {report}", "", render_table(experiment, rows)])
+
+
+def _networks(workspace: Workspace, experiment: Experiment, trials: Sequence[TrialRecord],
+              final: FinalModel | None) -> list[tuple[str, ArchitectureSpec]]:
+    """The final model's networks (each member trial's best one), else the best trial's."""
+    if final is not None:
+        places = [(f"{m['trial']} (weight {m['weight']:g})", workspace.output_dir(m["trial"]) / "best")
+                  for m in final.members]
+    else:
+        best = best_trial(trials, experiment.objective)
+        places = [(f"best network of {best.name}", workspace.best_dir)] if best is not None else []
+    networks = []
+    for title, place in places:
+        try:
+            networks.append((title, ArchitectureSpec.from_json((place / "spec.json").read_text())))
+        except FileNotFoundError:
+            continue
+        except (LatticeNASError, ValueError) as exc:  # a trial program of another kind wrote it
+            log.warning("no diagram of %s: %s is not an architecture spec (%s)", title, place / "spec.json", exc)
+    return networks

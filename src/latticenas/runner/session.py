@@ -14,7 +14,7 @@ this run's wall-clock time by the rule of :mod:`latticenas.runner.timebudget`.
 
 Error boundary: a directory that cannot be used (a file, read-only) is refused before anything
 starts; a file-system fault during the run (a full disk) raises
-:class:`~latticenas.fileio.StorageError` and leaves the stored trials as they were, to resume.
+:class:`~latticenas.errors.StorageError` and leaves the stored trials as they were, to resume.
 """
 
 from __future__ import annotations

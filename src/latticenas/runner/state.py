@@ -14,7 +14,7 @@ Contract:
   are thread-safe (one connection guarded by a lock). Readers (``experiment status``) open the
   same file while a run writes to it.
 * Faults of the environment (a full disk, a read-only directory, a damaged file) raise
-  :class:`~latticenas.fileio.StorageError` naming the file and the fix; a transaction the disk
+  :class:`~latticenas.errors.StorageError` naming the file and the fix; a transaction the disk
   refused is rolled back whole, so the store stays as it was and the run can resume.
   :meth:`ExperimentStore.open_existing` reads a directory it cannot write (read-only).
 * :func:`run_lock` holds an exclusive ``flock`` on ``<dir>/.run.lock`` for the length of a run,
@@ -34,8 +34,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from latticenas.errors import LatticeNASError
-from latticenas.fileio import StorageError
+from latticenas.errors import LatticeNASError, StorageError
 from latticenas.runner.trials import TrialRecord, TrialState
 
 DB_NAME = "experiment.db"

@@ -30,6 +30,9 @@ ALGORITHM_SERVICES: dict[str, str] = {
     "pbt": "pbt",
 }
 KNOWN_ALGORITHMS: tuple[str, ...] = tuple(ALGORITHM_SERVICES)
+#: services that ignore ``feasibleSpace.distribution`` and sample every range uniformly between
+#: min and max (goptuna/converter.go, hyperband/parsing_util.py, pbt/service.py)
+IGNORES_DISTRIBUTION: tuple[str, ...] = ("goptuna", "hyperband", "pbt")
 #: algorithms that search ``spec.nasConfig`` instead of ``spec.parameters``
 NAS_ALGORITHMS: tuple[str, ...] = ("enas", "darts")
 KNOWN_EARLY_STOPPING: tuple[str, ...] = ("medianstop",)

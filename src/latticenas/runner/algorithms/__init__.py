@@ -12,18 +12,14 @@ from latticenas.runner.algorithms.base import Suggestion, SuggestionEngine, Sugg
 from latticenas.runner.algorithms.bayesian import BayesianOptimizationEngine
 from latticenas.runner.algorithms.grid import GridEngine
 from latticenas.runner.algorithms.hyperband import HyperbandEngine
-from latticenas.runner.algorithms.optuna_samplers import (
-    CmaEsEngine,
-    RandomEngine,
-    SobolEngine,
-    TPEEngine,
-)
+from latticenas.runner.algorithms.hyperopt_engine import HyperoptEngine
+from latticenas.runner.algorithms.optuna_samplers import CmaEsEngine, SobolEngine, TPEEngine
 from latticenas.runner.experiment import Experiment
 
 ENGINES: dict[str, type[SuggestionEngine]] = {
     name: engine
     for engine in (
-        RandomEngine,
+        HyperoptEngine,
         TPEEngine,
         CmaEsEngine,
         GridEngine,

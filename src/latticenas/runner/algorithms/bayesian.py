@@ -22,6 +22,7 @@ import math
 import warnings
 from collections.abc import Sequence
 
+from latticenas.extras import require
 from latticenas.runner.algorithms.base import Suggestion, SuggestionEngine, Suggestions, told_value
 from latticenas.runner.experiment import Experiment, Parameter, ParameterType, ParamValue
 from latticenas.runner.trials import TrialRecord
@@ -70,6 +71,7 @@ class BayesianOptimizationEngine(SuggestionEngine):
         """``count`` points; each one after the first is asked once the previous one has been
         told the best value so far (the constant liar skopt's own batch ask uses, without
         refitting a copy of the optimizer)."""
+        require("skopt")
         import skopt
 
         optimizer = skopt.Optimizer(
@@ -118,6 +120,7 @@ def _steps(parameter: Parameter) -> int | None:
 
 
 def dimension(parameter: Parameter):
+    require("skopt")
     from skopt.space import Categorical, Integer, Real
 
     steps = _steps(parameter)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from latticenas.errors import ManifestError
 from latticenas.katib.rules import grid as grid_rules
 from latticenas.runner.algorithms.base import Suggestion, SuggestionEngine, Suggestions, told_value
+from latticenas.runner.algorithms.optuna_samplers import refuse_normal
 from latticenas.runner.experiment import Experiment, Parameter, ParameterType, ParamValue
 from latticenas.runner.trials import TrialRecord
 
@@ -28,6 +29,7 @@ class GridEngine(SuggestionEngine):
 
     def __init__(self, experiment: Experiment) -> None:
         super().__init__(experiment)
+        refuse_normal(experiment)  # Katib's grid runs on its optuna service
         self.values = {p.name: self._values(p) for p in experiment.parameters}
         self.points = grid_rules.grid_points(self.values)
         self.size = len(self.points)
@@ -44,7 +46,7 @@ class GridEngine(SuggestionEngine):
         if parameter.type in (ParameterType.CATEGORICAL, ParameterType.DISCRETE):
             return list(parameter.choices)
         if parameter.type is ParameterType.INT:
-            return list(grid_rules.int_points(int(parameter.low), int(parameter.high), parameter.step))
+            return list(grid_rules.int_points(parameter.low, parameter.written_max, parameter.step))
         if not parameter.step:
             raise ManifestError(
                 f"parameter {parameter.name!r}: a grid search needs feasibleSpace.step for double "
@@ -52,7 +54,8 @@ class GridEngine(SuggestionEngine):
             )
         # the points Katib assigns (numpy.arange's, e.g. 0.30000000000000004); kept to 12
         # significant digits, as the runner writes stepped doubles on the command line
-        return [float(f"{v:.12g}") for v in grid_rules.double_points(parameter.low, parameter.high, parameter.step)]
+        points = grid_rules.double_points(parameter.low, parameter.written_max, parameter.step)
+        return [float(f"{v:.12g}") for v in points]
 
     def suggest(self, history: Sequence[TrialRecord], count: int) -> Suggestions:
         order = grid_rules.GridOrder(self.size, self.seed)

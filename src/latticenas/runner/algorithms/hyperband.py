@@ -123,4 +123,4 @@ class HyperbandEngine(SuggestionEngine):
             return hb.Dimension(parameter.name, kind, values=tuple(parameter.choices))
         if parameter.type is ParameterType.DISCRETE:
             return hb.Dimension(parameter.name, kind, values=tuple(int(v) for v in parameter.choices))
-        return hb.Dimension(parameter.name, kind, float(parameter.low), float(parameter.high))
+        return hb.Dimension(parameter.name, kind, float(parameter.low), float(parameter.written_max))

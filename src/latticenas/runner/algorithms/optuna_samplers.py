@@ -1,5 +1,7 @@
-"""The algorithms the local runner runs on optuna: ``random``, ``tpe``, ``multivariate-tpe``,
-``cmaes`` and ``sobol`` (``grid`` follows Katib's own grid rules: :mod:`.grid`).
+"""The algorithms the local runner runs on optuna: ``multivariate-tpe`` (Katib runs it on
+optuna), ``cmaes`` and ``sobol`` (Katib runs them on goptuna, optuna's Go port); ``random`` and
+``tpe`` run on hyperopt (:mod:`.hyperopt_engine`), ``grid`` follows Katib's own grid rules
+(:mod:`.grid`).
 
 Each request rebuilds an in-memory optuna study from the trial history (Succeeded and
 EarlyStopped trials with an objective are COMPLETE, Failed/MetricsUnavailable are FAIL,
@@ -9,16 +11,22 @@ sequence position) and asks with the experiment's fixed distributions, like Kati
 optuna suggestion service does. Parameters map as Katib maps them: ``double`` ->
 ``FloatDistribution`` (``log`` for logUniform, ``step``), ``int`` -> ``IntDistribution``
 (``step``; log ranges step 1), ``categorical`` and ``discrete`` -> ``CategoricalDistribution``.
+Katib's optuna service refuses normal and logNormal. goptuna has no log scale
+(``goptuna/converter.go`` builds Uniform, DiscreteUniform, IntUniform and StepIntUniform
+distributions whatever the ``distribution``), so cmaes and sobol sample every range uniformly
+between min and max, as a cluster does.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-import optuna
+from latticenas.extras import require
+
+require("optuna")  # MissingExtraError naming the extra, before the imports below fail
+import optuna  # noqa: E402
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -31,25 +39,37 @@ from optuna.trial import create_trial
 
 from latticenas.errors import ManifestError
 from latticenas.runner.algorithms.base import Suggestion, SuggestionEngine, Suggestions, told_value
-from latticenas.runner.experiment import Experiment, Parameter, ParameterType
+from latticenas.runner.experiment import Distribution, Experiment, Parameter, ParameterType
 from latticenas.runner.trials import TrialRecord
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def optuna_distribution(parameter: Parameter) -> BaseDistribution:
-    """The optuna distribution of one Katib parameter (Katib's optuna service mapping)."""
+def optuna_distribution(parameter: Parameter, *, log_scale: bool = True) -> BaseDistribution:
+    """The optuna distribution of one Katib parameter (Katib's optuna service mapping);
+    ``log_scale=False``: goptuna's, which ignores logUniform."""
+    log = parameter.is_log and log_scale
     if parameter.type is ParameterType.DOUBLE:
-        step = None if parameter.is_log else parameter.step
-        return FloatDistribution(float(parameter.low), float(parameter.high), log=parameter.is_log, step=step)
+        step = None if log else parameter.step
+        return FloatDistribution(float(parameter.low), float(parameter.high), log=log, step=step)
     if parameter.type is ParameterType.INT:
-        step = 1 if parameter.is_log else int(parameter.step or 1)
-        return IntDistribution(int(parameter.low), int(parameter.high), log=parameter.is_log, step=step)
+        step = 1 if log else int(parameter.step or 1)
+        return IntDistribution(int(parameter.low), int(parameter.high), log=log, step=step)
     return CategoricalDistribution(list(parameter.choices))
 
 
-def optuna_space(experiment: Experiment) -> dict[str, BaseDistribution]:
-    return {p.name: optuna_distribution(p) for p in experiment.parameters}
+def optuna_space(experiment: Experiment, *, log_scale: bool = True) -> dict[str, BaseDistribution]:
+    return {p.name: optuna_distribution(p, log_scale=log_scale) for p in experiment.parameters}
+
+
+def refuse_normal(experiment: Experiment) -> None:
+    """Katib's optuna service (grid, multivariate-tpe) raises for normal and logNormal."""
+    for i, parameter in enumerate(experiment.parameters):
+        if parameter.distribution in (Distribution.NORMAL, Distribution.LOG_NORMAL):
+            raise ManifestError(
+                f"spec.parameters[{i}].feasibleSpace.distribution: {parameter.distribution.value} is "
+                f"not supported by {experiment.algorithm.name} (Katib runs it on Optuna, which takes "
+                "only uniform and logUniform); use uniform or logUniform, or algorithm random or tpe")
 
 
 class OptunaEngine(SuggestionEngine):
@@ -57,10 +77,22 @@ class OptunaEngine(SuggestionEngine):
 
     STUDY_ATTRS = "optuna_study_attrs"
     TRIAL_ATTRS = "optuna_trial_attrs"
+    #: False for the goptuna algorithms: every range uniform, as goptuna samples it
+    log_scale: ClassVar[bool] = True
 
     def __init__(self, experiment: Experiment) -> None:
         super().__init__(experiment)
-        self.space = optuna_space(experiment)
+        if self.log_scale:
+            refuse_normal(experiment)
+        else:
+            ignored = [f"{p.name} ({p.distribution.value})" for p in experiment.parameters
+                       if p.distribution is not Distribution.UNIFORM]
+            if ignored:
+                self.warnings.append(
+                    f"{experiment.algorithm.name}: Katib's goptuna service ignores the distribution of "
+                    f"{', '.join(ignored)} and samples uniformly between min and max; the local runner "
+                    "does the same")
+        self.space = optuna_space(experiment, log_scale=self.log_scale)
 
     def make_sampler(self, history: Sequence[TrialRecord]) -> BaseSampler:
         raise NotImplementedError
@@ -109,44 +141,21 @@ class OptunaEngine(SuggestionEngine):
         }
 
 
-class RandomEngine(OptunaEngine):
-    names = ("random",)
-    allowed_settings = frozenset({"random_state"})
-
-    def make_sampler(self, history):
-        return optuna.samplers.RandomSampler(seed=self.seed_for(history))
-
-
 class TPEEngine(OptunaEngine):
-    """``tpe`` (hyperopt's TPE on a default Katib install) and ``multivariate-tpe`` (optuna's).
+    """``multivariate-tpe``: optuna's TPESampler with Katib's settings ``n_startup_trials``
+    (10), ``n_ei_candidates`` (24) and ``random_state``."""
 
-    hyperopt settings map to optuna's TPESampler: ``n_EI_candidates`` -> ``n_ei_candidates``
-    (24), ``prior_weight`` (1.0), ``gamma`` (0.25) -> hyperopt's split of ``ceil(gamma *
-    sqrt(n))`` good trials (at most 25); like Katib's hyperopt service, the first
-    ``parallelTrialCount`` suggestions are random. ``n_startup_trials``/``n_ei_candidates``
-    (optuna's names, used by multivariate-tpe) are accepted for both.
-    """
-
-    names = ("tpe", "multivariate-tpe")
-    allowed_settings = frozenset(
-        {"n_startup_trials", "n_ei_candidates", "n_EI_candidates", "gamma", "prior_weight", "random_state"}
-    )
+    names = ("multivariate-tpe",)
+    allowed_settings = frozenset({"n_startup_trials", "n_ei_candidates", "random_state"})
 
     def __init__(self, experiment: Experiment) -> None:
         super().__init__(experiment)
-        multivariate = experiment.algorithm.name == "multivariate-tpe"
         self.options: dict[str, Any] = {
-            "n_startup_trials": self.int_setting("n_startup_trials", 10 if multivariate else experiment.budget.parallel),
-            "n_ei_candidates": self.int_setting("n_EI_candidates", self.int_setting("n_ei_candidates", 24), minimum=1),
-            "prior_weight": self.float_setting("prior_weight", 1.0),
-            "multivariate": multivariate,
+            "n_startup_trials": self.int_setting("n_startup_trials", 10),
+            "n_ei_candidates": self.int_setting("n_ei_candidates", 24, minimum=1),
+            "multivariate": True,
             "constant_liar": True,  # as Katib's optuna service: pending trials count as bad results
         }
-        gamma = self.float_setting("gamma")
-        if gamma is not None:
-            if not 0 < gamma < 1:
-                raise ManifestError(self._bad_setting("gamma", str(gamma), "a number in (0, 1)"))
-            self.options["gamma"] = lambda n: min(int(math.ceil(gamma * math.sqrt(n))), 25)
 
     def make_sampler(self, history):
         return optuna.samplers.TPESampler(seed=self.seed_for(history), **self.options)
@@ -154,6 +163,7 @@ class TPEEngine(OptunaEngine):
 
 class CmaEsEngine(OptunaEngine):
     names = ("cmaes",)
+    log_scale = False
     allowed_settings = frozenset({"restart_strategy", "sigma", "random_state"})
 
     def __init__(self, experiment: Experiment) -> None:
@@ -185,6 +195,7 @@ class SobolEngine(OptunaEngine):
     fixed by the history, so runs are reproducible."""
 
     names = ("sobol",)
+    log_scale = False
 
     def make_sampler(self, history):
         return optuna.samplers.QMCSampler(

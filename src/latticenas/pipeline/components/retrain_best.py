@@ -2,7 +2,7 @@
 train + validation and test it once."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
 from latticenas.images import image_ref
 
@@ -18,6 +18,7 @@ def retrain_best(
     model: Output[Model],
     test_metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
+    feature_importance: Output[HTML],
 ):
     """Refit the aggregate step's ``final_model``: the best network with its trial's
     parameters, or each network of each ensemble member with its own trial's parameters,
@@ -25,13 +26,15 @@ def retrain_best(
     saved_model/, spec.json, preprocessing.json, metrics.json, diagram.svg, for an ensemble
     ensemble.json, for classification confusion_matrix.json, roc.json), ``test_metrics`` the
     test-set metrics, ``classification_metrics`` the confusion matrix and binary ROC curve
-    (empty for regression)."""
+    (empty for regression), ``feature_importance`` the refit model's permutation importance on
+    the test rows (HTML page; also ``importance.*`` in ``model``)."""
     import json
 
     from latticenas.pipeline.steps import log_retrain_metrics, retrain
 
     result = retrain(record=schema.path, train=train.path, val=val.path, test=test.path,
-                     final_model=final_model.path, output_dir=model.path, seed=seed)
+                     final_model=final_model.path, output_dir=model.path, seed=seed,
+                     importance_page=feature_importance.path)
     log_retrain_metrics(result, test_metrics, classification_metrics)
     with open(result.metrics_path) as handle:
         final = json.load(handle).get("final") or {}

@@ -5,3 +5,7 @@ Each is a lightweight ``@dsl.component`` on the ``component`` image
 functions; the image already has latticenas and kfp, so nothing is installed at run time
 (``packages_to_install=None``, ``install_kfp_package=False``).
 """
+
+from latticenas.extras import require
+
+require("kfp")  # without the pipeline extra: MissingExtraError naming it, not a bare import error

@@ -23,6 +23,7 @@ def search(
     trial_output_root: str,
     trial_service_account: str,
     timeout_s: int,
+    time_budget: str,
     run_id: str,
     trials: Output[Dataset],
     best_parameters: Output[Artifact],
@@ -32,7 +33,8 @@ def search(
     """Generate the Katib Experiment for ``search_space`` (YAML text, path or gs:// URI) and
     ``algorithm`` on the prepared train + validation rows and run it: backend ``local`` with the
     local runner in this container, ``katib`` on the cluster (trials on ``accelerator``, outputs
-    under ``trial_output_root``). ``trials``: every trial (JSON); ``best_parameters``: the best
+    under ``trial_output_root``), within ``time_budget`` when one is given (the local runner's rule,
+    or, on Katib, the Experiment stopped at the deadline). ``trials``: every trial (JSON); ``best_parameters``: the best
     trial's parameters and metrics (JSON); ``best_spec``: its best network (JSON);
     ``experiment``: the Experiment as run (and the local runner's directory)."""
     from collections import namedtuple
@@ -45,7 +47,7 @@ def search(
         prepared, backend=backend, search_space=search_space, algorithm=algorithm, max_trials=max_trials,
         parallel_trials=parallel_trials, accelerator=accelerator, work_dir=experiment.path, namespace=namespace,
         trial_output_root=trial_output_root, service_account=trial_service_account, run_id=run_id,
-        timeout_s=timeout_s,
+        timeout_s=timeout_s, time_budget=time_budget or None,
     )
     write_search_outputs(outcome, trials=trials.path, best_parameters=best_parameters.path, best_spec=best_spec.path)
     best_parameters.metadata.update({"trial": outcome.best.name, "objective": outcome.best.objective})

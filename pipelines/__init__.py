@@ -1,1 +1,0 @@
-"""Kubeflow pipeline definitions; ``latticenas_pipeline.yaml`` is the compiled, committed one."""
