@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 MANIFEST ?= manifests/base/experiment-random.yaml
 EXPERIMENT_DIR ?= experiments/demo
 
-.PHONY: setup demo trial pipeline test fuzz benchmark benchmark-quality manifests clean
+.PHONY: setup demo trial pipeline test image-test fuzz benchmark benchmark-quality manifests clean
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
@@ -35,6 +35,9 @@ pipeline: setup ## the whole Kubeflow pipeline on this machine (kfp.local), smal
 
 test: setup ## the whole test suite
 	$(BIN)/pytest -q
+
+image-test: setup ## build trial-cpu and the component image (docker, podman or buildah) and run them; see docker/README.md
+	$(BIN)/pytest -q -m image tests/images
 
 fuzz: setup ## fuzz the manifest validator and the CSV reader for FUZZ_SECONDS (atheris if installed, else hypothesis)
 	$(BIN)/python tests/fuzz/fuzz_inputs.py --seconds $(or $(FUZZ_SECONDS),120)

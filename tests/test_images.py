@@ -335,11 +335,14 @@ def test_dockerfile_standards(name):
     all_stages = stages(path)
     assert len(all_stages) >= 2, "multi-stage: a builder and a final stage"
 
-    bases = []
+    bases, aliases = [], []
     for stage in all_stages:
         match = FROM_RE.match(stage[0][1])
         assert match, stage[0]
         image = match["image"]
+        aliases.append(match["alias"])
+        if image in aliases[:-1]:
+            continue  # a stage built on an earlier one
         assert "$" not in image, "spell the base image out, pinned"
         assert re.search(r":\d+\.\d+\.\d+", image) or "@sha256:" in image, (
             f"{image}: pin the base image to a full version tag or a digest"
@@ -351,11 +354,13 @@ def test_dockerfile_standards(name):
     builder, final = all_stages[0], all_stages[-1]
     assert re.search(r"\buv==\d+\.\d+\.\d+\b", " ".join(values(builder, "RUN"))), "pin uv"
 
-    # The final stage takes only the venv from the builder, and nothing from the context.
+    # The final stage takes only the venv (the dependencies, then the project as a layer of its
+    # own) from the earlier stages, and nothing from the context.
     copies = values(final, "COPY") + values(final, "ADD")
-    assert copies, "the final stage copies the venv"
+    assert [copy.split()[-2:] for copy in copies] == [["/opt/venv", "/opt/venv"], ["/project", "/opt/venv"]], copies
     for copy in copies:
-        assert "--from=builder" in copy and copy.split()[-2:] == ["/opt/venv", "/opt/venv"], copy
+        source = re.search(r"--from=(\S+)", copy)
+        assert source and source.group(1) in aliases[:-1], copy
 
     users = values(final, "USER")
     assert users and re.fullmatch(r"[1-9]\d*(:\d+)?", users[-1]), (
@@ -373,6 +378,39 @@ def test_dockerfile_standards(name):
     assert f'org.opencontainers.image.title="{IMAGES[name].repository}"' in labels
 
 
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_version_and_revision_come_after_every_layer(name):
+    # An ARG invalidates the cache of every RUN after it: declared before the venv's COPY, a
+    # new revision would rebuild and re-ship the whole venv.
+    final = final_stage(dockerfile_of(name))
+    keywords = [keyword for keyword, _ in final]
+    last_layer = max(i for i, keyword in enumerate(keywords) if keyword in ("RUN", "COPY", "ADD"))
+    args = [i for i, (keyword, rest) in enumerate(final) if keyword == "ARG" and rest.split("=")[0] in ("VERSION", "REVISION")]
+    assert len(args) == 2 and min(args) > last_layer, final
+
+
+@pytest.mark.parametrize("name", TRIAL_IMAGES)
+def test_trial_images_install_no_extra(name):
+    # The trial needs the core only (tests/test_extras.py); without matplotlib nothing builds a
+    # font cache at start, which a read-only root could not keep.
+    text = " ".join(rest for _, rest in instructions(dockerfile_of(name)))
+    assert "--extra" not in text and "--all-extras" not in text and "matplotlib" not in text
+
+
+def test_component_font_cache_is_built_into_the_image():
+    # The component image has matplotlib (the report's plots), and keras imports pyplot: without
+    # a cache in MPLCONFIGDIR every step would rebuild it.
+    final = final_stage(dockerfile_of("component"))
+    env = " ".join(values(final, "ENV"))
+    configdir = re.search(r"MPLCONFIGDIR=(\S+)", env)
+    assert configdir, "set MPLCONFIGDIR"
+    user = max(i for i, (keyword, _) in enumerate(final) if keyword == "USER")
+    assert any(keyword == "RUN" and "matplotlib.font_manager" in rest for keyword, rest in final[user:]), (
+        "build the font cache as the runtime user, who must own MPLCONFIGDIR"
+    )
+    assert configdir.group(1) in " ".join(values(final, "RUN"))
+
+
 def test_all_images_share_base_and_tool_versions():
     def found(pattern: str) -> set[str]:
         return {
@@ -381,7 +419,7 @@ def test_all_images_share_base_and_tool_versions():
             for match in re.findall(pattern, (REPO / image.dockerfile).read_text())
         }
 
-    assert len(found(r"(?m)^FROM (\S+)")) == 1
+    assert len(found(r"(?m)^FROM (\S+:\S+)")) == 1  # stages built on earlier ones have no tag
     assert len(found(r"\buv==(\d+\.\d+\.\d+)")) == 1
 
 
@@ -398,7 +436,7 @@ def test_accelerator_images_do_not_install_tensorflow_cpu(name):
     assert "uv sync" not in text, "uv sync would install the locked tensorflow-cpu"
     assert text.count("--no-emit-package tensorflow-cpu") >= 2  # requirements and constraints
     assert "--require-hashes" in text
-    assert re.search(r"uv pip install [^&]*--no-deps /src", text), "the project without deps"
+    assert re.search(r"uv pip install [^&]*--no-deps [^&]*/src\b", text), "the project without deps"
 
 
 def test_cpu_and_component_images_install_the_lock():
@@ -416,7 +454,7 @@ def test_tpu_tensorflow_is_in_the_project_range():
         if Requirement(dep).name in ("tensorflow", "tensorflow-cpu")
     ]
     assert ranges and all(Version(version) in spec for spec in ranges), (version, ranges)
-    assert "libtpu-tf-releases" in text
+    assert "--find-links" not in text and "--index-url" not in text, "both wheels are on PyPI"
     assert re.search(r"(?m)^ARG LIBTPU_VERSION=\d", text), "pin libtpu"
 
 
