@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "latticenas.katib.cli",
     "latticenas.runner.cli",
     "latticenas.pipeline.cli",
+    "latticenas.mop.cli",
 )
 
 
