@@ -15,6 +15,7 @@ and keeps its traceback.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ __all__ = [
     "ParameterError",
     "StorageError",
     "TrialFailedError",
+    "remote_reason",
     "storage_error",
 ]
 
@@ -121,3 +123,18 @@ class ErrorBoundary:
             print(self.interrupted, file=sys.stderr)
             self.exit_code = 130
         return self.exit_code is not None
+
+
+def remote_reason(exc: BaseException) -> str:
+    """One line saying why a remote API (Kubernetes, Kubeflow Pipelines) refused or was not
+    reached: the ``message`` of its JSON error body, else the exception's reason or text."""
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            message = json.loads(body).get("message")
+        except (ValueError, AttributeError):
+            message = None
+        if message:
+            return str(message)
+    text = str(getattr(exc, "reason", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

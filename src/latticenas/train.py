@@ -167,7 +167,7 @@ def train_network(
     losses = history.get("loss", [])
     if not losses or any(not math.isfinite(v) for v in losses):
         return _failed(network_id, spec, NetworkStatus.DIVERGED, started, error="loss became NaN/inf"), None
-    metrics = evaluate(network, data.x_val_raw, data.y_val_raw, data.schema)
+    metrics = evaluate_encoded(network, data)  # the serving model's math, on the encoded rows
     if not all(math.isfinite(v) for k, v in metrics.items() if k != "auc"):
         return _failed(network_id, spec, NetworkStatus.DIVERGED, started, error="non-finite predictions"), None
     val_loss = history.get("val_loss", losses)
@@ -186,8 +186,8 @@ def train_network(
 
 
 def fit(network: Network, data: Prepared, params: ParameterSet, seed: int = 0, on_epoch=None) -> dict[str, list[float]]:
-    callbacks = [] if on_epoch is None else [_EpochMetrics(network, data, on_epoch)]
-    callbacks += [keras.callbacks.TerminateOnNaN()]
+    # _Validation goes first: it puts val_loss in the epoch's logs that the others monitor
+    callbacks = [_Validation(network, data, on_epoch), keras.callbacks.TerminateOnNaN()]
     if params.learning_rate_schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=1 / 3, patience=max(2, params.patience // 2), min_lr=params.learning_rate / 100
@@ -198,7 +198,6 @@ def fit(network: Network, data: Prepared, params: ParameterSet, seed: int = 0, o
         ))
     history = network.core.fit(
         as_dataset(data.x_train, data.y_train, batch_size=params.batch_size, shuffle_seed=seed),
-        validation_data=as_dataset(data.x_val, data.y_val),
         epochs=params.epochs,
         shuffle=False,  # the dataset reshuffles itself every epoch (seeded)
         callbacks=callbacks,
@@ -207,25 +206,49 @@ def fit(network: Network, data: Prepared, params: ParameterSet, seed: int = 0, o
     return history.history
 
 
-class _EpochMetrics(keras.callbacks.Callback):
-    """Validation metrics in original units after each epoch (one small predict)."""
+class _Validation(keras.callbacks.Callback):
+    """The validation pass after each epoch: one forward pass over the encoded validation rows
+    gives both ``val_loss`` (the training loss, in the epoch's logs for early stopping, the
+    plateau schedule and the history) and, for ``report``, the metrics in original units.
 
-    def __init__(self, network: Network, data: Prepared, report):
+    It stands in for Keras' ``validation_data``, which would trace a second graph per network
+    (the test step) and run the rows through it again only for the loss.
+    """
+
+    def __init__(self, network: Network, data: Prepared, report=None):
         super().__init__()
         self.network, self.data, self.report = network, data, report
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs and not math.isfinite(logs.get("loss", math.nan)):
-            return
-        self.report(epoch + 1, evaluate_encoded(self.network, self.data))
+        raw = predict_encoded(self.network, self.data)
+        if logs is not None:
+            loss = self.network.core.compute_loss(y=self.data.y_val, y_pred=raw, training=False)  # Keras' own
+            logs["val_loss"] = float(keras.ops.convert_to_numpy(loss))
+        if self.report is not None and (logs is None or math.isfinite(logs.get("loss", math.nan))):
+            self.report(epoch + 1, metrics_of(self.data, raw))
+
+
+def predict_encoded(network: Network, data: Prepared) -> np.ndarray:
+    """The body's outputs on the encoded validation rows, in the training encoding: whole
+    batches through Keras' traced predict step (traced once per network, reused every epoch)."""
+    rows = len(data.y_val)
+    chunks = [{k: v[i:i + _VAL_BATCH] for k, v in data.x_val.items()} for i in range(0, rows, _VAL_BATCH)]
+    return np.concatenate([np.asarray(network.core.predict_on_batch(x)) for x in chunks])
+
+
+_VAL_BATCH = 65_536  # validation rows in one forward pass (Ames' ~440 are one)
+
+
+def metrics_of(data: Prepared, raw: np.ndarray) -> dict[str, float]:
+    """Validation metrics in original units of the body's outputs ``raw`` (training encoding)."""
+    if data.schema.task is Task.REGRESSION:
+        raw = data.transform.inverse(raw)
+    return task_metrics(data.schema.task, data.y_val_raw, raw, len(data.schema.classes or ()))
 
 
 def evaluate_encoded(network: Network, data: Prepared) -> dict[str, float]:
     """Validation metrics from the body on pre-encoded features (fast; same math as serving)."""
-    raw = keras.ops.convert_to_numpy(network.core(data.x_val, training=False))  # no per-call retracing
-    if data.schema.task is Task.REGRESSION:
-        raw = data.transform.inverse(raw)
-    return task_metrics(data.schema.task, data.y_val_raw, raw, len(data.schema.classes or ()))
+    return metrics_of(data, predict_encoded(network, data))
 
 
 def evaluate(network: Network, x: dict, y_raw: np.ndarray, schema: TableSchema) -> dict[str, float]:

@@ -63,21 +63,55 @@ class FakeKfpClient:
         return type("RunPipelineResult", (), {"run_id": "run-123"})()
 
 
-def test_submit_command_passes_the_parameters(monkeypatch, tmp_path, capsys):
+@pytest.fixture
+def kfp_health():
+    """A real HTTP server with Kubeflow Pipelines' health endpoint (what submit probes first)."""
+    server = _server(lambda path: (200, {"commit_sha": "test"}) if path == "/apis/v2beta1/healthz" else (404, {}))
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _server(answer):
+    """A real HTTP server on 127.0.0.1 answering each request with ``answer(path)``: (status, JSON)."""
+    import http.server
+    import json
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self):
+            status, payload = answer(self.path)
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_submit_command_passes_the_parameters(monkeypatch, tmp_path, capsys, kfp_health):
     import kfp
 
     FakeKfpClient.instances.clear()
     monkeypatch.setattr(kfp, "Client", FakeKfpClient)
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY_SPACE)
-    code = call("pipeline", "submit", "--host", "http://kfp.example:8080", "--registry", "gs://models/latticenas",
+    code = call("pipeline", "submit", "--host", kfp_health, "--registry", "gs://models/latticenas",
                 "--data", "gs://data/houses.csv", "--target", "price", "--accelerator", "gpu", "--backend", "katib",
                 "--trial-output-root", "gs://scratch/trials", "--namespace", "team-a", "--search-space", str(space),
                 "--max-trials", "12", "--param", "seed=7", "--experiment", "nas", "--run-name", "first")
     assert code == 0
-    assert "run run-123 started on http://kfp.example:8080" in capsys.readouterr().out
+    assert f"run run-123 started on {kfp_health}" in capsys.readouterr().out
     [client] = FakeKfpClient.instances
-    assert client.host == "http://kfp.example:8080" and client.kwargs == {"namespace": "team-a"}
+    assert client.host == kfp_health and client.kwargs == {"namespace": "team-a"}
     [(package, arguments, options)] = client.runs
     assert package == str(REPO / COMPILED_FILE)
     assert arguments == {
@@ -131,3 +165,31 @@ def test_the_dispatcher_can_host_the_command_group(monkeypatch, capsys):
         monkeypatch.setattr(dispatcher, "COMMAND_MODULES", (*dispatcher.COMMAND_MODULES, "latticenas.pipeline.cli"))
     assert dispatcher.main(["pipeline", "compile", "--check"]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+def test_submit_to_an_unreachable_endpoint_is_one_error_line(capsys):
+    host = f"http://127.0.0.1:{_closed_port()}"
+    assert call("pipeline", "submit", "--host", host, "--registry", "gs://m") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: submitting the run to Kubeflow Pipelines at {host} failed")
+    assert "--host" in err and "Traceback" not in err
+
+
+def test_submit_to_an_endpoint_that_refuses_names_its_answer(capsys):
+    """A real HTTP server that is not Kubeflow Pipelines: every request gets a JSON 404."""
+    server = _server(lambda path: (404, {"message": "no such API here"}))
+    try:
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        assert call("pipeline", "submit", "--host", host, "--registry", "gs://m") == 2
+    finally:
+        server.shutdown()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "HTTP 404: no such API here" in err and "Traceback" not in err

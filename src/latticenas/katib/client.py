@@ -52,7 +52,7 @@ from datetime import datetime
 from typing import Any
 
 from latticenas.extras import require
-from latticenas.errors import LatticeNASError, ManifestError
+from latticenas.errors import LatticeNASError, ManifestError, remote_reason
 from latticenas.katib.validate import without_nulls
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def _api_errors() -> tuple[type[BaseException], ...]:
 
 def _api_error(exc: Exception, what: str) -> KatibError:
     status = getattr(exc, "status", None)
-    reason = _api_message(exc)
+    reason = remote_reason(exc)
     hint = {
         401: "the credentials were refused; refresh them",
         403: "the service account lacks this permission; apply manifests/rbac/ in the namespace "
@@ -149,19 +149,6 @@ def _api_error(exc: Exception, what: str) -> KatibError:
     }.get(status, "check the namespace, the Katib installation and the manifest")
     code = f"HTTP {status}" if status else type(exc).__name__
     return KatibError(f"{what} failed ({code}: {reason}); {hint}")
-
-
-def _api_message(exc: Exception) -> str:
-    body = getattr(exc, "body", None)
-    if body:
-        try:
-            message = json.loads(body).get("message")
-        except (ValueError, AttributeError):
-            message = None
-        if message:
-            return str(message)
-    text = getattr(exc, "reason", None) or str(exc)
-    return str(text).strip().splitlines()[0] if str(text).strip() else type(exc).__name__
 
 
 # ------------------------------------------------------------------------------ SDK models

@@ -27,12 +27,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from latticenas.extras import require
-from latticenas.errors import LatticeNASError
+from latticenas.errors import LatticeNASError, remote_reason
 from latticenas.pipeline.parameters import PipelineParameters
 
 log = logging.getLogger(__name__)
@@ -247,11 +248,74 @@ def submit(
     PipelineParameters.from_mapping(arguments)  # a bad value (task, fraction, time budget) fails here, not in the run
     if client is None:
         require("kfp")
-        import kfp
+        _check_endpoint(host)
+    try:
+        if client is None:
+            import kfp
 
-        client = kfp.Client(host=host, **({"namespace": namespace} if namespace else {}))
-    result = client.create_run_from_pipeline_package(
-        str(package), arguments=arguments, run_name=run_name, experiment_name=experiment_name,
-        namespace=namespace, service_account=service_account,
-    )
+            with _quiet_kfp_client():
+                client = kfp.Client(host=host, **({"namespace": namespace} if namespace else {}))
+        result = client.create_run_from_pipeline_package(
+            str(package), arguments=arguments, run_name=run_name, experiment_name=experiment_name,
+            namespace=namespace, service_account=service_account,
+        )
+    except _endpoint_errors() as exc:
+        raise _submit_error(host, exc) from None
     return str(result.run_id)
+
+
+def _check_endpoint(host: str) -> None:
+    """Fail fast, in one line, where ``host`` is not a Kubeflow Pipelines API: nothing answers,
+    or its health endpoint does not exist (kfp's client would retry for 25 s, logging
+    tracebacks). Other answers (401, 403: credentials the client may still supply) pass."""
+    import urllib.error
+    import urllib.request
+
+    url = f"{host.rstrip('/')}/apis/v2beta1/healthz"
+    if "://" not in host:
+        url = f"http://{url}"
+    try:
+        urllib.request.urlopen(url, timeout=10).close()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            exc.body = exc.read()
+            raise _submit_error(host, exc) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise _submit_error(host, exc) from None
+
+
+def _submit_error(host: str, exc: BaseException) -> LatticeNASError:
+    status = getattr(exc, "status", None) or getattr(exc, "code", None)
+    return LatticeNASError(
+        f"submitting the run to Kubeflow Pipelines at {host} failed "
+        f"({f'HTTP {status}' if status else type(exc).__name__}: {remote_reason(exc)}); check --host (the "
+        "ml-pipeline-ui address, e.g. after `kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80`), "
+        "--namespace and your credentials"
+    )
+
+
+@contextmanager
+def _quiet_kfp_client():
+    """kfp.Client warns that it needs KFP >= 2.0.0-beta.2 and logs each failed health check
+    with its traceback; the outcome is reported once, as an ``error:`` line."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        logging.disable(logging.CRITICAL)
+        try:
+            yield
+        finally:
+            logging.disable(logging.NOTSET)
+
+
+def _endpoint_errors() -> tuple[type[BaseException], ...]:
+    """What the KFP client raises for the endpoint's answers and for the connection; anything
+    else is a programming error and keeps its traceback."""
+    from urllib3.exceptions import HTTPError
+
+    try:
+        from kfp_server_api.exceptions import ApiException
+    except ImportError:  # kfp not installed: a client was given
+        return (HTTPError, ConnectionError, TimeoutError)
+    return (ApiException, HTTPError, ConnectionError, TimeoutError)
