@@ -14,7 +14,7 @@ from latticenas.data import load_dataset
 from latticenas.arch.keras_builder import as_dataset
 from latticenas.features import model_inputs
 from latticenas.params import ParameterSet
-from latticenas.train import NetworkStatus, prepare, train_network
+from latticenas.train import NetworkStatus, evaluate, prepare, train_network
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +45,13 @@ def test_sampled_lattice_trains_and_predicts_raw_columns(tmp_path, frame, target
     result, network = train_network(spec, data, params, network_id="m0-t0", seed=1)
     assert result.status is NetworkStatus.SUCCEEDED, result.error
     assert result.param_count > 0 and 1 <= result.best_epoch <= result.epochs_run <= FAST["epochs"]
+    # the one validation pass an epoch: val_loss is Keras' evaluate's, the metrics the serving model's
+    best_val_loss = result.history["val_loss"][result.best_epoch - 1]
+    np.testing.assert_allclose(best_val_loss, network.core.evaluate(as_dataset(data.x_val, data.y_val), verbose=0),
+                               rtol=1e-5)
+    served = evaluate(network, data.x_val_raw, data.y_val_raw, data.schema)
+    assert served.keys() == result.metrics.keys()
+    np.testing.assert_allclose([result.metrics[k] for k in served], [served[k] for k in served], rtol=1e-5)
     path = tmp_path / "model.keras"
     network.serving.save(path)
     loaded = keras.models.load_model(path)

@@ -31,8 +31,8 @@ from latticenas.arch.spec import ArchitectureSpec
 from latticenas.optimizer import build_slots, make_optimizer
 from latticenas.params import ParameterSet
 from latticenas.train import (
-    NetworkResult, NetworkStatus, Prepared, _failed, evaluate, evaluate_encoded, learning_rate, loss_for,
-    steps_per_epoch,
+    NetworkResult, NetworkStatus, Prepared, _failed, learning_rate, loss_for, metrics_of, predict_validation,
+    steps_per_epoch, validation_loss,
 )
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,8 @@ def train_fused(members: list[Member], data: Prepared, params: ParameterSet, *, 
 class FusedTrial:
     """The members built (``networks``: index -> Network) and joined; :meth:`fit` trains them."""
 
-    def __init__(self, members: list[Member], data: Prepared, params: ParameterSet, *, strategy=None):
+    def __init__(self, members: list[Member], data: Prepared, params: ParameterSet, *, strategy=None,
+                 jit_compile: bool = False):
         self.members, self.data, self.params = members, data, params
         self.started = time.perf_counter()
         self.networks: dict[int, object] = {}
@@ -104,7 +105,7 @@ class FusedTrial:
             if self.networks:
                 self.model = _fused_model(self.networks)
                 optimizer = make_optimizer(learning_rate(params, steps_per_epoch(data, params)), params.weight_decay)
-                self.model.compile(optimizer=optimizer, jit_compile=False,
+                self.model.compile(optimizer=optimizer, jit_compile=jit_compile,  # XLA: benchmarks/README.md §4
                                    loss={_key(i): loss_for(data.schema.task) for i in self.networks})
                 build_slots(self.model)
 
@@ -122,7 +123,6 @@ class FusedTrial:
             self.model.fit(
                 as_dataset(data.x_train, {k: data.y_train for k in keys}, batch_size=params.batch_size,
                            shuffle_seed=self.members[0].seed),
-                validation_data=as_dataset(data.x_val, {k: data.y_val for k in keys}),
                 epochs=params.epochs, shuffle=False, callbacks=[tracker], verbose=0,
             )
         except Exception as exc:  # the fused fit itself failed: every member shares that fate
@@ -130,8 +130,10 @@ class FusedTrial:
             error = f"{type(exc).__name__}: {exc}"
             return [(self.failures.get(i) or self._failed(i, NetworkStatus.FAILED, error), None)
                     for i in range(len(self.members))]
+        tracker.restore_best()
+        outputs = predict_validation(self.model, data)  # each member at its best epoch, one pass
         seconds = (time.perf_counter() - self.started) / len(self.networks)
-        return [(self.failures[i], None) if i in self.failures else tracker.result(i, m, seconds)
+        return [(self.failures[i], None) if i in self.failures else tracker.result(i, m, seconds, outputs[_key(i)])
                 for i, m in enumerate(self.members)]
 
 
@@ -173,10 +175,11 @@ class _Members(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         reports = {}
+        outputs = predict_validation(self.model, self.data)  # every member's, in one forward pass
         for i, state in self.states.items():
             if state.stopped:
                 continue
-            loss, val = float(logs.get(f"{_key(i)}_loss", math.nan)), float(logs.get(f"val_{_key(i)}_loss", math.nan))
+            loss, val = float(logs.get(f"{_key(i)}_loss", math.nan)), validation_loss(self.data, outputs[_key(i)])
             state.epochs = epoch + 1
             state.history["loss"].append(loss)
             state.history["val_loss"].append(val)
@@ -191,19 +194,25 @@ class _Members(keras.callbacks.Callback):
                 if self.patience and state.wait >= self.patience:
                     state.stopped = True
             if self.on_epoch is not None:
-                reports[i] = evaluate_encoded(self.built[i], self.data)
+                reports[i] = metrics_of(self.data, outputs[_key(i)])
         if reports:
             self.on_epoch(epoch + 1, reports)
         if all(s.stopped for s in self.states.values()):
             self.model.stop_training = True
 
-    def result(self, i: int, member: Member, seconds: float) -> tuple[NetworkResult, object]:
+    def restore_best(self) -> None:
+        """Every member's weights back to its best epoch's (a diverged member's stay as they are)."""
+        for i, state in self.states.items():
+            if not state.diverged and state.weights is not None:
+                self.built[i].core.set_weights(state.weights)
+
+    def result(self, i: int, member: Member, seconds: float, raw) -> tuple[NetworkResult, object]:
+        """Member ``i``'s record from its validation outputs ``raw`` at its best epoch."""
         state, network = self.states[i], self.built[i]
         if state.diverged or state.weights is None:
             return _failed(member.network_id, member.spec, NetworkStatus.DIVERGED, time.perf_counter() - seconds,
                            "loss became NaN/inf"), None
-        network.core.set_weights(state.weights)
-        metrics = evaluate(network, self.data.x_val_raw, self.data.y_val_raw, self.data.schema)
+        metrics = metrics_of(self.data, raw)  # the serving model's math, on the encoded rows
         if not all(math.isfinite(v) for k, v in metrics.items() if k != "auc"):
             return _failed(member.network_id, member.spec, NetworkStatus.DIVERGED, time.perf_counter() - seconds,
                            "non-finite predictions"), None

@@ -107,10 +107,11 @@ class NetworkResult:
 
 
 def loss_for(task: Task) -> str:
+    """The training loss, as the Keras class name ``compile`` and :func:`validation_loss` take."""
     return {
-        Task.REGRESSION: "mean_squared_error",
-        Task.BINARY: "binary_crossentropy",
-        Task.MULTICLASS: "sparse_categorical_crossentropy",
+        Task.REGRESSION: "MeanSquaredError",
+        Task.BINARY: "BinaryCrossentropy",
+        Task.MULTICLASS: "SparseCategoricalCrossentropy",
     }[task]
 
 
@@ -222,8 +223,7 @@ class _Validation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         raw = predict_encoded(self.network, self.data)
         if logs is not None:
-            loss = self.network.core.compute_loss(y=self.data.y_val, y_pred=raw, training=False)  # Keras' own
-            logs["val_loss"] = float(keras.ops.convert_to_numpy(loss))
+            logs["val_loss"] = validation_loss(self.data, raw)
         if self.report is not None and (logs is None or math.isfinite(logs.get("loss", math.nan))):
             self.report(epoch + 1, metrics_of(self.data, raw))
 
@@ -231,12 +231,28 @@ class _Validation(keras.callbacks.Callback):
 def predict_encoded(network: Network, data: Prepared) -> np.ndarray:
     """The body's outputs on the encoded validation rows, in the training encoding: whole
     batches through Keras' traced predict step (traced once per network, reused every epoch)."""
+    return predict_validation(network.core, data)
+
+
+def predict_validation(model: keras.Model, data: Prepared):
+    """``model`` (encoded inputs in) on the validation rows, ``_VAL_BATCH`` rows a call; an array,
+    or a dict of arrays for a model with named outputs (a fused trial)."""
     rows = len(data.y_val)
-    chunks = [{k: v[i:i + _VAL_BATCH] for k, v in data.x_val.items()} for i in range(0, rows, _VAL_BATCH)]
-    return np.concatenate([np.asarray(network.core.predict_on_batch(x)) for x in chunks])
+    chunks = [model.predict_on_batch({k: v[i:i + _VAL_BATCH] for k, v in data.x_val.items()})
+              for i in range(0, rows, _VAL_BATCH)]
+    if isinstance(chunks[0], dict):
+        return {k: np.concatenate([np.asarray(c[k]) for c in chunks]) for k in chunks[0]}
+    return np.concatenate([np.asarray(c) for c in chunks])
 
 
 _VAL_BATCH = 65_536  # validation rows in one forward pass (Ames' ~440 are one)
+
+
+def validation_loss(data: Prepared, raw: np.ndarray) -> float:
+    """The training loss of the body's outputs ``raw`` on the validation rows: the value Keras'
+    ``evaluate`` reports, with the same loss object ``compile`` makes of :func:`loss_for`."""
+    loss = keras.losses.get(loss_for(data.schema.task))
+    return float(keras.ops.convert_to_numpy(loss(data.y_val, raw)))
 
 
 def metrics_of(data: Prepared, raw: np.ndarray) -> dict[str, float]:
