@@ -158,13 +158,17 @@ def resolve_data_uri(uri: str) -> str:
 def load_trial_data(config: TrialConfig, memory_bytes: int | None = None):
     """The trial's checked, split table; the memory bound checked again now that the input's
     width (at least one column a feature) is known, still before TensorFlow loads."""
-    from latticenas.data import load_dataset
+    from latticenas.data import cache, load_dataset
 
-    dataset = load_dataset(
-        resolve_data_uri(config.data), config.target, task=config.task, drop_columns=config.drop_columns,
-        val_fraction=config.val_fraction, test_fraction=config.test_fraction, allow_leakage=config.allow_leakage,
-        infinite=config.params.infinite_values,
-    )
+    uri = resolve_data_uri(config.data)
+    options = {"target": config.target, "task": config.task, "drop_columns": config.drop_columns,
+               "val_fraction": config.val_fraction, "test_fraction": config.test_fraction,
+               "allow_leakage": config.allow_leakage, "infinite": config.params.infinite_values}
+    data_cache = cache.enabled()  # a warm worker's: the last trial's table, by content and options
+    if data_cache is None:
+        dataset = load_dataset(uri, **options)
+    else:
+        dataset = data_cache.load(uri, tuple(options.items()), lambda: load_dataset(uri, **options))
     check_memory(config.params, memory_bytes, input_width=len(dataset.schema.feature_names))
     return dataset
 

@@ -122,3 +122,7 @@ def test_the_trial_program_gives_the_same_trials_warm_as_in_processes(tmp_path):
                  for d in (tmp_path / "warm" / "trials" / w["name"] / "output",
                            tmp_path / "process" / "trials" / p["name"] / "output")]
         assert files[0] == files[1] and files[0]
+    # the warm worker read the table once: its second trial reused it (same content, same options)
+    logs = [(tmp_path / "warm" / "trials" / r["name"] / "logs.txt").read_text() for r in warm]
+    assert "reused" not in logs[0] and "the same table as this worker's last trial, reused" in logs[1]
+    assert not any("reused" in (tmp_path / "process" / "trials" / r["name"] / "logs.txt").read_text() for r in process)

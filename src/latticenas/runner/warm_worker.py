@@ -36,6 +36,8 @@ import traceback
 READY = "\0latticenas-warm-ready"
 DONE = "\0latticenas-warm-done"
 PRELOAD = {"latticenas.trial": ("tensorflow", "keras", "latticenas.trial_loop")}
+#: what a host's worker turns on once: the trial program's data cache (latticenas.data.cache)
+SETUP = {"latticenas.trial": "latticenas.data.cache:enable"}
 
 
 def preload(host: str) -> None:
@@ -45,6 +47,9 @@ def preload(host: str) -> None:
     module = target.partition(":")[0]
     for name in (*PRELOAD.get(module, ()), module):
         importlib.import_module(name)
+    if module in SETUP:
+        setup_module, _, function = SETUP[module].partition(":")
+        getattr(importlib.import_module(setup_module), function)()
 
 
 def run_program(host: str, argv: list[str]) -> int:
