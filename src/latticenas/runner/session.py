@@ -32,6 +32,9 @@ from latticenas.fileio import check_directory, storage_faults
 
 FINITE_ALGORITHMS = ("grid", "hyperband")
 STOPPING_S = 30.0  # repeated interrupts this soon after the first one wait for the stop to finish
+#: imported while the manifest is checked and the first trials run (Katib's random and tpe
+#: suggest with hyperopt; the report plots with matplotlib)
+BACKGROUND_IMPORTS = ("hyperopt", "matplotlib.pyplot")
 
 
 def run_experiment(
@@ -60,6 +63,7 @@ def run_experiment(
         raise LatticeNASError("--resume needs --dir DIR (the experiment directory to continue)")
     if time_budget is not None and not isinstance(time_budget, TimeBudget):
         time_budget = TimeBudget.start(time_budget)
+    _import_in_background(BACKGROUND_IMPORTS)
     experiment = _load(manifest, name) if manifest is not None else None
     directory = Path(directory) if directory is not None else Path("experiments") / experiment.name
     check_directory(directory, "experiment directory")  # a file in the way, or read-only: nothing starts
@@ -69,6 +73,25 @@ def run_experiment(
         directory.mkdir(parents=True, exist_ok=True)
         with run_lock(directory), _signals_as_interrupt():
             return _run(experiment, directory, max_trials, parallel, time_budget, final_model, workers)
+
+
+def _import_in_background(modules: tuple[str, ...]) -> None:
+    """Import what the run needs later in a daemon thread: the runner's main thread mostly
+    waits on trials, so the report's plotting library (and the search library, when the first
+    suggestion does not need it at once) costs the run no wall time. Python's import lock makes
+    a module the main thread needs meanwhile wait for the same import, never import it twice;
+    a module that fails to import here fails again, with its error, where it is used."""
+    import importlib
+    import threading
+
+    def run() -> None:
+        for module in modules:
+            with contextlib.suppress(Exception):
+                if module == "matplotlib.pyplot":
+                    importlib.import_module("matplotlib").use("Agg")  # headless, as the report sets it
+                importlib.import_module(module)
+
+    threading.Thread(target=run, name="latticenas-imports", daemon=True).start()
 
 
 def _load(manifest, name: str | None):
