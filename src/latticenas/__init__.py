@@ -6,6 +6,10 @@ light (no TensorFlow, no pandas):
 * :func:`search` — search a table (path, ``gs://`` URI, ``example:NAME`` or DataFrame) on this
   machine and get a :class:`SearchResult` (leaderboard, final model, baseline, report);
 * :func:`load` — a saved model as a :class:`~latticenas.predict.Predictor`.
+
+The Kubeflow pipeline's steps, one typed call each (what the Kale notebook runs), are
+:mod:`latticenas.pipeline.steps`; its parameters, defined once,
+:class:`latticenas.pipeline.PipelineParameters`.
 """
 
 __version__ = "0.1.0"

@@ -8,7 +8,8 @@ Contract:
   backend converts Katib's Trials to the same type, :mod:`latticenas.katib.client`), the
   backend name and the experiment's final status. It round-trips through JSON
   (:meth:`SearchResults.to_dict` / :meth:`SearchResults.from_dict`, format
-  :data:`TRIALS_FORMAT`): the pipeline's ``search`` step writes it, ``aggregate`` reads it.
+  :data:`TRIALS_FORMAT`): the pipeline's ``search`` step writes it, ``aggregate`` reads it; it
+  pickles as that document too.
 * :func:`write_report` writes, into one local directory, with the runner's report code
   (:mod:`latticenas.runner.report`: the same ranking, columns, CSV/JSON and plot as
   ``latticenas experiment status``)::
@@ -132,6 +133,11 @@ class SearchResults:
             "trials": [trial_to_dict(t) for t in self.trials],
             **({"extra": dict(self.extra)} if self.extra else {}),
         }
+
+    def __reduce__(self):
+        """Pickled as its JSON document (a TrialRecord's mappings are read-only proxies, which
+        do not pickle): how it crosses Kale notebook steps."""
+        return (SearchResults.from_dict, (self.to_dict(),))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchResults:

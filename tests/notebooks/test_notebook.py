@@ -6,6 +6,9 @@
   ``pipeline-metrics`` cell of ``print(name)`` lines. Each step only uses names that Kale can
   hand it: its own, the imports/functions cells', the parameters, and its ancestors' (a name a
   step takes from a non-ancestor or a ``skip`` cell works in the notebook, not in a pipeline).
+* Each step is one call of its namesake in ``latticenas.pipeline.steps`` (which the pipeline's
+  component of that name calls too), a few lines, with library results read by attribute
+  (typed records), never by ``[...]``.
 * The notebook runs with nbclient in a kernel of this Python, on Ames with a tiny budget set in
   its parameters cell: the leaderboard and the network are shown, a model is registered, the
   metrics are printed.
@@ -21,12 +24,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import inspect
 import json
 import math
 import os
 import re
 import subprocess
 import time
+from importlib import import_module
 from pathlib import Path
 
 import nbformat
@@ -41,7 +46,11 @@ ROLE_TAGS = ("imports", "functions", "pipeline-parameters", "pipeline-metrics", 
 STEP_NAME = re.compile(r"^[_a-z][_a-z0-9]*$")  # Kale's step:/prev: name rule
 METRIC_LINE = re.compile(r"^print\(([a-z](?:[_a-z0-9]{0,62}[a-z0-9])?)\)$")  # Kale's metrics-cell rule
 #: what the tests run: 2 trials of 1 network, 2 epochs, both trials at once
-TINY = {"max_trials": 2, "parallel_trials": 2, "moities": 1, "epochs": 2}
+TINY = {"max_trials": 2, "parallel_trials": 2, "networks_per_trial": 1, "epochs": 2}
+#: what a step cell may call beside its step function: showing results
+OUTPUT_CALLS = ("display", "print")
+#: most statements / lines of code a step cell has beside its imports and display/print calls
+MOST_STATEMENTS, MOST_LINES = 4, 6
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -208,6 +217,30 @@ def test_every_step_uses_only_what_kale_can_hand_it():
         assert any(match[1] in b for b in bound.values()), f"metric {match[1]} is assigned in no step"
 
 
+def _is_output(node: ast.stmt) -> bool:
+    call = node.value if isinstance(node, ast.Expr) else None
+    return isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in OUTPUT_CALLS
+
+
+def test_each_step_is_one_typed_call_of_a_few_lines():
+    for name, step in steps(read_notebook()).items():
+        tree = ast.parse(step["source"])
+        imports = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        assert imports == ["from latticenas.pipeline import steps"], f"step {name} uses latticenas.pipeline.steps alone"
+        called = [n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                  and isinstance(n.func.value, ast.Name) and n.func.value.id == "steps"]
+        assert called == [name], f"step {name} calls steps.{name} once, and no other step function: {called}"
+        subscripts = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Subscript)]
+        assert not subscripts, f"step {name} reads typed records by attribute, not {subscripts}"
+        work = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom)) and not _is_output(n)]
+        lines = sum(n.end_lineno - n.lineno + 1 for n in work)
+        assert len(work) <= MOST_STATEMENTS and lines <= MOST_LINES, \
+            f"step {name}: {len(work)} statements in {lines} lines beside display/print; keep it a few"
+        component = import_module(f"latticenas.pipeline.components.{name}")
+        body = inspect.getsource(getattr(component, name).python_func)
+        assert f"steps.{name}(" in body, f"the pipeline's {name} component calls steps.{name} too"
+
+
 def test_kale_metadata_names_the_step_image(monkeypatch):
     from latticenas.images import image_ref
 
@@ -238,6 +271,9 @@ def test_notebook_runs_top_to_bottom(tmp_path, venv_kernel):
     print(f"notebook ran in {time.monotonic() - started:.0f}s")
 
     by_step = {role(c).split(":", 1)[1]: c for c in code_cells(nb) if role(c).startswith("step:")}
+    command = (work / "search" / "experiment.yaml").read_text()  # the notebook's budget, not the space file's
+    assert f"--epochs={TINY['epochs']}" in command and "--epochs=60" not in command
+    assert f"--number_of_architecture_moities_to_try={TINY['networks_per_trial']}" in command
     leaderboard = (work / "report" / "leaderboard.csv").read_text().splitlines()
     assert len(leaderboard) == 1 + TINY["max_trials"] + 2  # the trials, the final model, the baseline
     shown = outputs_text(by_step["aggregate"], "text/html")
@@ -308,7 +344,7 @@ def test_kale_converts_the_notebook_to_a_kfp_v2_pipeline(converted, tmp_path):
     retrain = pipeline["components"]["comp-retrain-best-step"]["outputDefinitions"]["artifacts"]
     assert "kale_metrics_artifact" in retrain, "the pipeline-metrics reach KFP from retrain_best"
     register_inputs = pipeline["components"]["comp-register-step"]["inputDefinitions"]["artifacts"]
-    assert {"model_archive_input_artifact", "prepared_input_artifact", "best_parameters_input_artifact"} <= set(register_inputs)
+    assert {"model_archive_input_artifact", "prepared_input_artifact", "searched_input_artifact"} <= set(register_inputs)
     user = read_notebook().metadata["kubeflow_notebook"]["security_context"]["run_as_user"]
     contexts = platform[0]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert {str(c["securityContext"]["runAsUser"]) for c in contexts.values()} == {str(user)}

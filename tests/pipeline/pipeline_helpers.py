@@ -33,6 +33,18 @@ algorithms:
 """
 
 
+def model_directory(path: Path, spec, metrics: dict) -> Path:
+    """What a retrain writes, as far as registering it goes: the required files (placeholder
+    model bytes), a SavedModel file, the network's spec and ``metrics.json`` of ``metrics``."""
+    (path / "saved_model").mkdir(parents=True)
+    (path / "model.keras").write_bytes(b"keras zip")
+    (path / "saved_model" / "saved_model.pb").write_bytes(b"pb")
+    (path / "spec.json").write_text(spec.to_json())
+    (path / "preprocessing.json").write_text("{}")
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    return path
+
+
 def executor_output(step_dir: Path) -> dict:
     """The executor_output.json kfp wrote for one step (artifact metadata, parameters)."""
     return json.loads((Path(step_dir) / "executor_output.json").read_text())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from kfp import dsl
-from pipeline_helpers import TINY_SPACE, artifact_metadata, executor_output, only_run, step_dir
+from pipeline_helpers import TINY_SPACE, artifact_metadata, executor_output, model_directory, only_run, step_dir
 
 from latticenas.aggregate import SearchResults
 from latticenas.arch import ArchitectureSpec, sample_architectures
@@ -82,11 +82,15 @@ def test_prepare_data_fails_on_a_bad_accelerator(components, kfp_local, houses_c
 def test_aggregate(components, kfp_local, duo_search, tmp_path):
     from latticenas.data import join_uri, read_bytes
     from latticenas.pipeline.choice import FinalChoice
+    from latticenas.pipeline.outcome import BestParameters
 
     results = duo_search.results
     trials_path = results.write(tmp_path / "trials.json")
     best = results.best().name
-    (tmp_path / "spec.json").write_bytes(read_bytes(join_uri(duo_search.root, best, "best", "spec.json")))
+    spec = read_bytes(join_uri(duo_search.root, best, "best", "spec.json")).decode()
+    (tmp_path / "spec.json").write_text(spec)
+    params = json.loads(read_bytes(join_uri(duo_search.root, best, "params.json")))
+    (tmp_path / "best.json").write_text(json.dumps(BestParameters.of_trial(results, results.best(), params, spec).to_dict()))
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "experiment.yaml").write_text("# a Katib search: its trials are in Cloud Storage\n")
     files = duo_search.files
@@ -94,7 +98,8 @@ def test_aggregate(components, kfp_local, duo_search, tmp_path):
     @dsl.pipeline(name="aggregate-only")
     def run():
         components.aggregate.aggregate(
-            trials=importer(trials_path, dsl.Dataset), best_spec=importer(tmp_path / "spec.json", dsl.Artifact),
+            trials=importer(trials_path, dsl.Dataset), best_parameters=importer(tmp_path / "best.json", dsl.Artifact),
+            best_spec=importer(tmp_path / "spec.json", dsl.Artifact),
             experiment=importer(tmp_path / "experiment", dsl.Artifact), train=importer(files["train"], dsl.Dataset),
             val=importer(files["val"], dsl.Dataset), test=importer(files["test"], dsl.Dataset),
             schema=importer(files["record"], dsl.Artifact),
@@ -209,13 +214,7 @@ def test_retrain_best_on_classification(components, kfp_local, labels_csv, tmp_p
 def test_register(components, kfp_local, houses_csv, tmp_path, store, request):
     files = write_prepared_files(houses_csv, "price", tmp_path)
     spec = sample_architectures(ParameterSet(), output_size=1, final_activation="linear")[0]
-    model = tmp_path / "model"
-    (model / "saved_model").mkdir(parents=True)
-    (model / "model.keras").write_bytes(b"keras zip")
-    (model / "saved_model" / "saved_model.pb").write_bytes(b"pb")
-    (model / "spec.json").write_text(spec.to_json())
-    (model / "preprocessing.json").write_text("{}")
-    (model / "metrics.json").write_text(json.dumps({"split": "test", "metrics": {"rmse": 21000.5, "r2": 0.8}}))
+    model = model_directory(tmp_path / "model", spec, {"split": "test", "metrics": {"rmse": 21000.5, "r2": 0.8}})
     best = {"experiment": "tiny-random-1", "trial": "tiny-random-1-0002", "parameters": ParameterSet().to_dict(),
             "metrics": {"val-rmse": 20000.0}}
     (tmp_path / "best.json").write_text(json.dumps(best))

@@ -16,7 +16,7 @@ from latticenas.pipeline import parameters
 from latticenas.pipeline.build import pipeline_function
 from latticenas.pipeline.parameters import PipelineParameters, markdown_table, names, pipeline_signature
 
-NOTEBOOK_ONLY = {"moities", "epochs", "work_dir"}  # the notebook's own knobs, not pipeline parameters
+NOTEBOOK_ONLY = {"networks_per_trial", "epochs", "work_dir"}  # the notebook's own knobs, not pipeline parameters
 
 
 def test_values_are_checked_at_construction():

@@ -54,7 +54,7 @@ def test_the_whole_pipeline_runs_locally(tmp_path, houses_csv, capsys):
     # prepare: the split every later step uses
     prep = run_dir / "prepare-data"
     prepared = read_prepared(record=str(prep / "schema"), train=str(prep / "train"), val=str(prep / "val"), test=str(prep / "test"))
-    assert prepared.record["task"] == "regression" and sum(prepared.record["rows"].values()) == 300
+    assert prepared.record.task == "regression" and sum(prepared.record.rows.values()) == 300
     assert executor_output(prep)["parameterValues"]["Output"] == "regression"
 
     # search: both trials ran on the prepared train/validation rows
@@ -68,7 +68,7 @@ def test_the_whole_pipeline_runs_locally(tmp_path, houses_csv, capsys):
         config = json.loads((search / "experiment" / "run" / "trials" / trial.name / "output" / "params.json").read_text())
         assert config["data"].endswith("search/experiment/data/search.parquet") and config["test_fraction"] == 0.0
         summary = json.loads((search / "experiment" / "run" / "trials" / trial.name / "output" / "summary.json").read_text())
-        assert summary["data_rows"] == {"train": prepared.record["rows"]["train"], "val": prepared.record["rows"]["val"], "test": 0}
+        assert summary["data_rows"] == {"train": prepared.record.rows["train"], "val": prepared.record.rows["val"], "test": 0}
 
     # aggregate: the final model (the two trials ensembled) beside the baseline; leaderboard, plot, diagram
     choice = FinalChoice.read(run.final_model)
@@ -129,7 +129,7 @@ def test_the_whole_pipeline_runs_locally(tmp_path, houses_csv, capsys):
         assert (model_dir / relative).read_bytes() == data
     assert set(manifest["files"]) == {p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file()}
     lineage = registry.lineage("houses", "v1")
-    assert lineage.data_uri == str(houses_csv) and lineage.data_fingerprint == prepared.record["data_fingerprint"]
+    assert lineage.data_uri == str(houses_csv) and lineage.data_fingerprint == prepared.record.data_fingerprint
     assert lineage.experiment_name == results.name and lineage.trial_name == "+".join(members)
     assert lineage.parameters["final_model"] == "ensemble" and lineage.spec_hash == ensemble["spec_hash"]
     assert [m["parameters"] for m in lineage.parameters["members"]] == [m.parameters for m in choice.members]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -84,8 +85,8 @@ def test_record_describes_the_data(tmp_path, houses_csv):
 
 def test_example_data_is_resolved():
     prepared = prepare("example:ames", "price", drop_columns=["Order", "PID"])
-    assert prepared.record["data_uri"] == "example:ames"
-    assert prepared.record["resolved_uri"].endswith("ames.csv")
+    assert prepared.record.data_uri == "example:ames"
+    assert prepared.record.resolved_uri.endswith("ames.csv")
     assert "Order" not in prepared.dataset.train.columns
 
 
@@ -121,8 +122,8 @@ def test_a_changed_table_is_reported(tmp_path, houses_csv):
     assert problems and "validation" in " ".join(problems)
 
 
-def test_split_options_carry_allowed_leakage():
-    record = {"val_fraction": 0.1, "test_fraction": 0.2, "allow_leakage": ["a", "b"]}
+def test_split_options_carry_allowed_leakage(houses_csv):
+    record = replace(prepare(str(houses_csv), "price").record, val_fraction=0.1, test_fraction=0.2, allow_leakage=("a", "b"))
     assert trial_split_options(record) == {"val-fraction": repr(0.2 + 0.1), "test-fraction": "0", "allow-leakage": "a,b"}
 
 

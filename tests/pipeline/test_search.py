@@ -11,12 +11,12 @@ import pytest
 import yaml
 from pipeline_helpers import REPO, TINY_SPACE
 
-from latticenas.aggregate import SearchResults
 from latticenas.arch import sample_architectures
 from latticenas.data import read_bytes, read_table, write_bytes
 from latticenas.errors import LatticeNASError, ManifestError
 from latticenas.images import image_ref
 from latticenas.params import ParameterSet
+from latticenas.pipeline.outcome import SearchOutcome
 from latticenas.pipeline.placement import place_trials
 from latticenas.pipeline.prepared import prepare
 from latticenas.pipeline.search import (
@@ -25,7 +25,6 @@ from latticenas.pipeline.search import (
     experiment_name,
     load_space_document,
     run_search,
-    write_search_outputs,
 )
 from latticenas.runner.trials import TrialState
 from latticenas.space import Algorithm
@@ -52,6 +51,15 @@ def test_the_space_points_at_the_prepared_data(prepared):
     assert [a.algorithm for a in space.algorithms] == [Algorithm.TPE]
     assert space.early_stopping is None  # medianstop applied to random only
     assert space.objective.metric == "val-rmse" and space.objective.goal == 15000
+
+
+def test_overrides_replace_fixed_values_and_a_searched_one_is_refused(prepared):
+    data, _ = load_space_document(TINY_SPACE)
+    space = adapt_space(data, record=prepared.record, data_uri="/d.parquet", algorithm="random",
+                        overrides={"epochs": 7, "number_of_architecture_moities_to_try": 3})
+    assert space.fixed_dict["epochs"] == 7 and space.fixed_dict["number_of_architecture_moities_to_try"] == 3
+    with pytest.raises(ManifestError, match="also searched under parameters"):
+        adapt_space(data, record=prepared.record, data_uri="/d.parquet", algorithm="random", overrides={"maximum_levels": 2})
 
 
 def test_a_classification_task_gets_a_classification_objective(labels_csv):
@@ -191,15 +199,17 @@ def test_the_katib_backend_end_to_end(prepared, gcs_bucket, tmp_path):
     assert [t.state for t in results.trials] == [TrialState.SUCCEEDED] * 2
     assert outcome.best.name == f"{name}-t1" and outcome.best.objective == 48000.0
     best = outcome.best_parameters
-    assert best["trial"] == f"{name}-t1" and best["parameters"]["maximum_levels"] == 1
-    assert best["assignments"]["maximum_levels"] == "1" and best["objective"]["value"] == 48000.0
+    assert best.trial == f"{name}-t1" and best.parameters["maximum_levels"] == 1 and best.backend == "katib"
+    assert best.assignments == {"maximum_levels": "1", "maximum_neurons_per_unit": "8", "learning_rate": "0.005"}
+    assert (best.objective, best.objective_type, best.objective_value) == ("val-rmse", "minimize", 48000.0)
     assert (tmp_path / "work" / "experiment.yaml").is_file()
     assert yaml.safe_load((tmp_path / "work" / "experiment.yaml").read_text()) == api.created
     assert read_bytes(f"gs://{gcs_bucket}/trials/{name}/data/search.parquet")
-    write_search_outputs(outcome, trials=str(tmp_path / "trials.json"), best_parameters=str(tmp_path / "best.json"),
-                         best_spec=str(tmp_path / "spec.json"))
-    again = SearchResults.read(tmp_path / "trials.json")
-    assert again.best().name == outcome.best.name and again.experiment.name == name
+    files = {name: str(tmp_path / f"{name}.json") for name in ("trials", "best_parameters", "best_spec")}
+    outcome.write(**files)
+    again = SearchOutcome.read(**files, work_dir=tmp_path / "work")
+    assert again.results == outcome.results and again.best_parameters == best and again.best.name == outcome.best.name
+    assert again.best_spec.content_hash == best.spec_hash and again.results.best().name == outcome.best.name
 
 
 class EndlessKatib(SimulatedKatib):

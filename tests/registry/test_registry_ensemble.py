@@ -60,15 +60,17 @@ def _download(registry, name: str, version: str, target: Path) -> Path:
 
 @pytest.mark.parametrize("store", ["local", "gcs"])
 def test_an_ensemble_registers_and_loads_back_with_the_same_predictions(ensemble, store, tmp_path, request):
+    from latticenas.pipeline.outcome import BestParameters
+    from latticenas.pipeline.prepared import read_record
     from latticenas.pipeline.steps import register
     from latticenas.predict import Predictor
     from latticenas.retrain import ENSEMBLE
 
     target = str(tmp_path / "registry") if store == "local" else f"gs://{request.getfixturevalue('gcs_bucket')}/models"
-    record = register(model_dir=str(ensemble.model), record=ensemble.files["record"], best_parameters=str(ensemble.best),
-                      registry_target=target, model_name="houses")
-    assert record["version"] == "v1" and record["uri"] == f"{target}/models/houses/v1"
-    assert {ENSEMBLE, "model.keras", "saved_model/1/saved_model.pb", "spec.json"} <= set(record["files"])
+    registered = register(ensemble.model, read_record(ensemble.files["record"]), BestParameters.read(ensemble.best),
+                          registry_target=target, model_name="houses")
+    assert registered.version == "v1" and registered.uri == f"{target}/models/houses/v1"
+    assert {ENSEMBLE, "model.keras", "saved_model/1/saved_model.pb", "spec.json"} <= set(registered.model.files)
 
     registry = registry_for(target)
     lineage = registry.lineage("houses", "v1")

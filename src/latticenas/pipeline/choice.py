@@ -73,11 +73,16 @@ class FinalChoice:
     extra: dict = field(default_factory=dict)
 
     @property
+    def objective_metric(self) -> str:
+        """The objective without its ``val-`` prefix (``rmse``): its name among test metrics."""
+        return self.objective.removeprefix("val-")
+
+    @property
     def val_objective(self) -> float | None:
         """The final model's validation value of the objective: the ensemble's, or the best
         trial's reported one (what the registered lineage says as ``val-*``)."""
         if self.kind == "ensemble" and self.final:
-            value = self.final["val_metrics"].get(self.objective.removeprefix("val-"))
+            value = self.final["val_metrics"].get(self.objective_metric)
             return None if value is None else float(value)
         return self.best_objective
 
@@ -141,12 +146,13 @@ class FinalChoice:
                                 ("best-trial-test", final.get("best_trial_test_metrics")),
                                 ("baseline-val", baseline.get("val_metrics")),
                                 ("baseline-test", baseline.get("test_metrics"))):
-            out.update({f"{prefix}-{k}": float(v) for k, v in (metrics or {}).items() if _finite(v)})
+            out.update({f"{prefix}-{k}": float(v) for k, v in (metrics or {}).items() if finite(v)})
         out["ensemble-size"] = float(len(self.members))
         return out
 
 
-def _finite(value: Any) -> bool:
+def finite(value: Any) -> bool:
+    """A real number that is not NaN or infinite (the metrics the pipeline reports)."""
     import math
 
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -71,7 +71,8 @@ def _chain(p: dict, prep, accelerator: str, place_search: bool, label: str) -> N
     if place_search:
         place_task(found, accelerator)
     summary = aggregate(
-        trials=found.outputs["trials"], best_spec=found.outputs["best_spec"], experiment=found.outputs["experiment"],
+        trials=found.outputs["trials"], best_parameters=found.outputs["best_parameters"],
+        best_spec=found.outputs["best_spec"], experiment=found.outputs["experiment"],
         train=prep.outputs["train"], val=prep.outputs["val"], test=prep.outputs["test"], schema=prep.outputs["schema"],
     ).set_display_name(f"aggregate{label}")
     model = retrain_best(

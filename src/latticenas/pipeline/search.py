@@ -8,9 +8,10 @@ Contract of :func:`run_search`:
   it at the prepared data: ``fixed.data`` becomes the search table (the prepared train and
   validation rows as Parquet, :func:`latticenas.pipeline.prepared.write_search_table`; the
   test rows never reach a trial), ``target`` and ``task`` the prepared ones, ``drop_columns``
-  goes (already dropped). An objective of the wrong task family (the default Ames space
-  minimizes ``val-rmse``) is replaced by the task's default (``val-rmse`` for regression,
-  ``val-logloss`` for classification) and additional metrics of the other family are dropped.
+  goes (already dropped); ``overrides`` (e.g. ``{"epochs": 5}``) replace fixed values first.
+  An objective of the wrong task family (the default Ames space minimizes ``val-rmse``) is
+  replaced by the task's default (``val-rmse`` for regression, ``val-logloss`` for
+  classification) and additional metrics of the other family are dropped.
   ``max_trials``/``parallel_trials`` above 0 override the budget. Only the chosen algorithm
   is kept (listed with no settings when the file does not list it).
 * :func:`build_search_experiment` generates the Experiment with
@@ -34,7 +35,8 @@ Contract of :func:`run_search`:
 * the best trial (Katib's rule: best objective, first on ties) must exist, else
   :class:`~latticenas.errors.LatticeNASError` says no trial reported the objective. Its
   ``params.json`` (the complete parameter set) and ``best/spec.json`` (the best network of
-  the trial) are read from its output directory.
+  the trial) are read from its output directory into the
+  :class:`~latticenas.pipeline.outcome.SearchOutcome`.
 
 ``work_dir`` always gets ``experiment.yaml`` (the Experiment as run); the local backend adds the
 runner's experiment directory ``run/`` and the search table ``data/search.parquet``.
@@ -47,13 +49,14 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from latticenas.errors import LatticeNASError, ManifestError
+from latticenas.pipeline.outcome import BestParameters, SearchOutcome
+from latticenas.pipeline.prepared import PreparedRecord
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +74,7 @@ __all__ = [
     "experiment_name",
     "load_space_document",
     "run_search",
-    "write_search_outputs",
 ]
-
-
-@dataclass(frozen=True)
-class SearchOutcome:
-    """A finished search: its results, the best trial, its parameters and network."""
-
-    results: Any  # latticenas.aggregate.SearchResults
-    best: Any  # runner TrialRecord
-    best_parameters: dict[str, Any]
-    best_spec_json: str
-    work_dir: Path
 
 
 # ------------------------------------------------------------------------------ the space
@@ -108,7 +99,7 @@ def load_space_document(search_space: str) -> tuple[dict[str, Any], str]:
 def adapt_space(
     data: Mapping[str, Any],
     *,
-    record: Mapping[str, Any],
+    record: PreparedRecord,
     data_uri: str,
     algorithm: str,
     max_trials: int = 0,
@@ -116,15 +107,16 @@ def adapt_space(
     output_root: str | None = None,
     namespace: str | None = None,
     source: str = "<search space>",
+    overrides: Mapping[str, Any] | None = None,
 ):
     """The search space pointed at the prepared data (see the module docstring)."""
     from latticenas.space import TRIAL_METRICS, Algorithm, parse_space
 
     space = json.loads(json.dumps(dict(data)))
-    task = record["task"]
-    fixed = dict(space.get("fixed") or {})
+    task = record.task
+    fixed = {**(space.get("fixed") or {}), **(overrides or {})}
     fixed.pop("drop_columns", None)
-    fixed.update({"data": data_uri, "target": record["target"], "task": task})
+    fixed.update({"data": data_uri, "target": record.target, "task": task})
     space["fixed"] = fixed
 
     family = "regression" if task == "regression" else "classification"
@@ -190,7 +182,7 @@ def build_search_experiment(
     space,
     algorithm: str,
     *,
-    record: Mapping[str, Any],
+    record: PreparedRecord,
     name: str,
     run_id: str = "",
     backend: str = "local",
@@ -244,8 +236,10 @@ def run_search(
     time_budget: str | float | None = None,
     poll_s: float = 30.0,
     client=None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> SearchOutcome:
-    """Run the search (see the module docstring); ``prepared`` is a PreparedData."""
+    """Run the search (see the module docstring); ``prepared`` is a PreparedData,
+    ``overrides`` replace fixed values of the space (:func:`adapt_space`)."""
     from latticenas.runner.timebudget import TimeBudget
 
     budget = TimeBudget.start(time_budget) if time_budget not in (None, "") else None
@@ -282,7 +276,7 @@ def run_search(
     space = adapt_space(
         data, record=prepared.record, data_uri=table_uri, algorithm=algorithm, max_trials=max_trials,
         parallel_trials=parallel_trials, output_root=output_root,
-        namespace=namespace if backend == "katib" else None, source=source,
+        namespace=namespace if backend == "katib" else None, source=source, overrides=overrides,
     )
     manifest = build_search_experiment(
         space, algorithm, record=prepared.record, name=name, run_id=run_id, backend=backend,
@@ -303,8 +297,7 @@ def run_search(
         )
     params_json = json.loads(_read(outputs(best.name, "params.json")))
     spec_json = _read(outputs(best.name, "best", "spec.json")).decode("utf-8")
-    best_parameters = _best_parameters(results, best, params_json, spec_json)
-    return SearchOutcome(results, best, best_parameters, spec_json, work_dir)
+    return SearchOutcome(results, BestParameters.of_trial(results, best, params_json, spec_json), spec_json, work_dir)
 
 
 def _space_name(data: Mapping[str, Any], source: str) -> str:
@@ -389,30 +382,3 @@ def _wait_katib(name: str, namespace: str, timeout_s: float, poll_s: float, api,
         return "Succeeded (ExperimentTimeBudgetReached)"
     kind, reason, _ = experiment_status(final)
     return f"{kind} ({reason})" if reason else kind
-
-
-def _best_parameters(results, best, params_json: Mapping[str, Any], spec_json: str) -> dict[str, Any]:
-    from latticenas.arch import ArchitectureSpec
-
-    experiment = results.experiment
-    return {
-        "experiment": experiment.name,
-        "backend": results.backend,
-        "trial": best.name,
-        "objective": {"metric": experiment.objective.metric, "type": experiment.objective.type.value,
-                      "value": best.objective},
-        "metrics": results.observed(best),
-        "assignments": {p.name: p.format(best.params[p.name]) for p in experiment.parameters if p.name in best.params},
-        "parameters": dict(params_json.get("parameters") or {}),
-        "trial_config": {k: v for k, v in params_json.items() if k != "parameters"},
-        "spec_hash": ArchitectureSpec.from_json(spec_json).content_hash,
-    }
-
-
-def write_search_outputs(outcome: SearchOutcome, *, trials: str, best_parameters: str, best_spec: str) -> None:
-    """The search step's files: the trials document, the best parameters, the best network."""
-    outcome.results.write(trials)
-    for path, text in ((best_parameters, json.dumps(outcome.best_parameters, indent=2, sort_keys=True, default=str) + "\n"),
-                       (best_spec, outcome.best_spec_json)):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)

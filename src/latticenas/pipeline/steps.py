@@ -1,172 +1,271 @@
-"""The pipeline's last steps as library calls: aggregate the search, retrain the final model,
-register it.
+"""The pipeline's five steps as typed library calls, one call a step:
+``prepare_data`` -> ``search`` -> ``aggregate`` -> ``retrain_best`` -> ``register``.
 
-* :func:`aggregate_search` chooses the final model (:mod:`latticenas.pipeline.choice`: an
-  ensemble of trials when it validates better than the best trial, with the
-  HistGradientBoosting baseline on the same rows) and writes the report with it.
-* :func:`retrain` reads the prepared data (:mod:`latticenas.pipeline.prepared`) and that
-  choice, and refits it into a local directory (the KFP ``Model`` artifact): the best network
-  with :func:`latticenas.retrain.retrain_best`, or every member network of the ensemble with
-  :func:`latticenas.retrain.retrain_ensemble`, each with its own trial's parameters and log
-  choice; then the refit model's permutation feature importance on the test rows (the
-  validation rows are in its training rows now; :mod:`latticenas.importance`) goes beside it
-  (``importance.json``, ``.svg``, ``.png``) and, given ``importance_page``, into that HTML page.
-* :func:`log_retrain_metrics` puts the test metrics on a KFP ``Metrics`` artifact and, for
-  classification, the confusion matrix and (binary) the ROC curve on a
-  ``ClassificationMetrics`` artifact (KFP shows one curve; the multiclass one-vs-rest curves
-  stay in the model's ``roc.json``).
-* :func:`register` registers the model directory with :func:`latticenas.registry.registry_for`
-  and a :class:`~latticenas.registry.base.Lineage` that names the data (URI and fingerprint),
-  the experiment and trial (for an ensemble: its trials, ``a+b``), the parameters (for an
-  ensemble: ``final_model``, ``link`` and the members with their weights and parameters), the
-  metrics (``test-*`` from the retrain, ``val-*`` of the final model, ``baseline-val-*`` and
-  ``baseline-test-*``, ``ensemble-size``) and the network's spec hash (the ensemble's hash).
+>>> from latticenas.pipeline import steps                                       # doctest: +SKIP
+>>> prepared = steps.prepare_data("example:ames", "price", drop_columns="Order,PID")
+>>> searched = steps.search(prepared, search_space="search_spaces/ames.yaml", work_dir="runs/search",
+...                         max_trials=2, epochs=5, networks_per_trial=1)
+>>> aggregated = steps.aggregate(prepared, searched, "runs/report")
+>>> retrained = steps.retrain_best(prepared, aggregated.choice, "runs/model")
+>>> registered = steps.register(retrained.model_dir, prepared.record, searched.best_parameters,
+...                             registry_target="runs/registry", model_name="ames")
+
+Each returns a frozen record of plain data and paths that pickles (Kale hands a notebook
+variable that a later step uses over as a pickle):
+
+* :func:`prepare_data` -> :class:`~latticenas.pipeline.prepared.PreparedData`: ``.dataset``
+  (train/validation/test), ``.record`` (:class:`~latticenas.pipeline.prepared.PreparedRecord`:
+  ``.task``, ``.rows``, ``.data_fingerprint``, ...), ``.profile()`` (Markdown);
+* :func:`search` -> :class:`~latticenas.pipeline.outcome.SearchOutcome`: ``.results`` (every
+  trial), ``.best``, ``.best_parameters`` (:class:`~latticenas.pipeline.outcome.BestParameters`),
+  ``.best_spec``, ``.work_dir``, ``.describe()``;
+* :func:`aggregate` -> :class:`Aggregated`: ``.choice`` (the final model,
+  :class:`~latticenas.pipeline.choice.FinalChoice`: an ensemble of trials when it validates
+  better than the best trial, with the HistGradientBoosting baseline), ``.report`` (the report
+  files, :class:`latticenas.aggregate.Report`), ``.leaderboard()``, ``.summary()``,
+  ``.best_metrics``, ``.final_metrics``;
+* :func:`retrain_best` -> :class:`Retrained`: the final model refit on train + validation and
+  tested once (``.result``, ``.model_dir``, ``.test_metrics``, ``.test_objective``,
+  ``.val_objective``), with its permutation feature importance on the test rows
+  (``.importance``, also ``importance.*`` in the model directory);
+* :func:`register` -> :class:`Registration`: ``.name``, ``.version``, ``.uri``, ``.lineage``
+  (:func:`build_lineage`), ``.to_dict()`` (the register step's ``registration`` JSON).
+
+Keyword arguments are named as the pipeline's parameters
+(:class:`~latticenas.pipeline.parameters.PipelineParameters`) and take its defaults, but for
+``search_backend`` (``local`` here, ``katib`` in the pipeline) and the data's own (no
+default table or dropped columns); ``work_dir``, ``epochs`` and ``networks_per_trial`` are the
+search call's own. The KFP components (:mod:`latticenas.pipeline.components`) call these same
+functions on their input artifacts read back and write the records to their outputs
+(:mod:`latticenas.pipeline.outputs`).
+
+The lineage (:func:`build_lineage`) names the data (URI and fingerprint), the experiment and
+trial (for an ensemble: its trials, ``a+b``), the parameters (for an ensemble: ``final_model``,
+``link`` and the members with their weights and parameters), the metrics (``test-*`` from the
+retrain, ``val-*`` of the final model, ``baseline-val-*`` and ``baseline-test-*``,
+``ensemble-size``) and the network's spec hash (the ensemble's hash).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Aggregated", "aggregate_search", "build_lineage", "log_retrain_metrics", "register", "retrain"]
+import pandas as pd
+
+from latticenas.aggregate import Report, write_report
+from latticenas.arch import ArchitectureSpec
+from latticenas.errors import LatticeNASError
+from latticenas.importance import FeatureImportance, model_importance, write_importance
+from latticenas.pipeline.choice import FinalChoice, choose_final, finite, retrain_choice, trial_outputs
+from latticenas.pipeline.outcome import BestParameters, SearchOutcome
+from latticenas.pipeline.parameters import PipelineParameters
+from latticenas.pipeline.prepared import PreparedData, PreparedRecord, check_accelerator, prepare
+from latticenas.pipeline.search import run_search
+from latticenas.predict import Predictor
+from latticenas.registry import Lineage, ModelEntry, RegisteredModel, registry_for
+from latticenas.retrain import ENSEMBLE, RetrainResult
+from latticenas.search_report import importance_page
+
+__all__ = ["Aggregated", "Registration", "Retrained", "aggregate", "build_lineage", "prepare_data", "register",
+           "retrain_best", "search"]
+
+_DEFAULTS = PipelineParameters()
+NETWORKS = "number_of_architecture_moities_to_try"  # the trial parameter networks_per_trial sets
 
 
-def _copy(source, target: str) -> None:
-    import shutil
 
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+# ------------------------------------------------------------------------------ the records
 
 
 @dataclass(frozen=True)
 class Aggregated:
-    """What the aggregate step reports: the best trial's metrics, the final model's (and the
-    baseline's) metrics (:meth:`~latticenas.pipeline.choice.FinalChoice.metrics`), the choice."""
+    """The aggregate step's result: the final model chosen and the search's report files."""
 
-    best_metrics: dict[str, float]
-    final_metrics: dict[str, float]
-    choice: Any  # FinalChoice
+    choice: FinalChoice
+    report: Report
+
+    @property
+    def best_metrics(self) -> dict[str, float]:
+        """The best trial's objective and additional metrics (finite ones)."""
+        return {k: float(v) for k, v in self.report.best_metrics.items() if finite(v)}
+
+    @property
+    def final_metrics(self) -> dict[str, float]:
+        """:meth:`FinalChoice.metrics`: final model, best trial and baseline, validation and test."""
+        return self.choice.metrics()
+
+    def leaderboard(self) -> pd.DataFrame:
+        """Every trial, best first, with the final model and the baseline as unranked rows."""
+        return pd.read_csv(self.report.leaderboard_csv)
+
+    def summary(self) -> str:
+        """``final model: ...`` and its validation and test values beside the best trial's and
+        the baseline's."""
+        final = self.choice.final_model()
+        return "\n".join(final.lines()[:-1]) if final else f"final model: {self.choice.kind}"
 
 
-def aggregate_search(*, trials: str, best_spec: str | None, experiment: str | None, record: str, train: str, val: str,
-                     test: str, leaderboard: str, summary: str, progress_plot: str, diagram: str | None,
-                     leaderboard_table: str, final_model: str) -> Aggregated:
-    """Choose the final model (:func:`latticenas.pipeline.choice.choose_final`: the trials
-    ensembled or the best one, with the baseline, on the prepared data) and write it to
-    ``final_model`` (JSON); then :func:`latticenas.aggregate.write_report` with it, its files
-    copied to the given paths (``leaderboard``: report.html, ``summary``: report.md,
-    ``progress_plot``: progress.png, ``diagram``: diagram.html, ``leaderboard_table``:
-    leaderboard.csv). ``experiment`` is the search step's output of that name (where a local
-    search's trials wrote)."""
-    import tempfile
+@dataclass(frozen=True)
+class Retrained:
+    """The retrain_best step's result: the refit final model, its test scores, its importance."""
 
-    from latticenas.aggregate import SearchResults, write_report
-    from latticenas.arch import ArchitectureSpec
-    from latticenas.data import read_bytes
-    from latticenas.pipeline.choice import choose_final, trial_outputs
-    from latticenas.pipeline.prepared import read_prepared
+    result: RetrainResult  # the model directory's files, the test metrics, confusion matrix, ROC
+    choice: FinalChoice
+    importance: FeatureImportance
 
-    results = SearchResults.read(trials)
-    spec = ArchitectureSpec.from_json(read_bytes(best_spec)) if best_spec else None
-    prepared = read_prepared(record=record, train=train, val=val, test=test)
-    choice = choose_final(results, prepared, trial_outputs(results, experiment))
-    choice.write(final_model)
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.result.output_dir)
+
+    @property
+    def test_metrics(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.result.test_metrics.items()}
+
+    @property
+    def test_objective(self) -> float | None:
+        """The refit model's test value of the search's objective (e.g. RMSE)."""
+        return self.test_metrics.get(self.choice.objective_metric)
+
+    @property
+    def val_objective(self) -> float | None:
+        """The final model's validation value of the objective (:attr:`FinalChoice.val_objective`)."""
+        return self.choice.val_objective
+
+    def importance_page(self) -> str:
+        """The feature importance as a self-contained HTML page."""
+        return importance_page(self.importance, f"feature importance of the retrained {self.choice.kind} model")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The register step's result: the version registered and its lineage."""
+
+    model: RegisteredModel
+    lineage: Lineage
+    registry: str
+    model_registry_address: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    @property
+    def uri(self) -> str:
+        return self.model.uri
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "uri": self.uri, "files": list(self.model.files),
+                "registry": self.registry, "model_registry_address": self.model_registry_address,
+                "lineage": self.lineage.to_dict()}
+
+
+# ------------------------------------------------------------------------------ the steps
+
+
+def prepare_data(data_uri: str, target: str, *, task: str = _DEFAULTS.task, drop_columns: str = "",
+                 allow_leakage: str = _DEFAULTS.allow_leakage, val_fraction: float = _DEFAULTS.val_fraction,
+                 test_fraction: float = _DEFAULTS.test_fraction, accelerator: str = _DEFAULTS.accelerator) -> PreparedData:
+    """Load, check (target leakage; ``accelerator`` is one of cpu, gpu, tpu) and split the table
+    once (:func:`latticenas.pipeline.prepared.prepare`)."""
+    check_accelerator(accelerator)
+    return prepare(data_uri, target, task=task, drop_columns=drop_columns, allow_leakage=allow_leakage,
+                   val_fraction=val_fraction, test_fraction=test_fraction)
+
+
+def search(prepared: PreparedData, *, search_space: str, work_dir: str | Path, algorithm: str = _DEFAULTS.algorithm,
+           max_trials: int = _DEFAULTS.max_trials, parallel_trials: int = _DEFAULTS.parallel_trials,
+           epochs: int | None = None, networks_per_trial: int | None = None, search_backend: str = "local",
+           accelerator: str = _DEFAULTS.accelerator, katib_namespace: str = _DEFAULTS.katib_namespace,
+           trial_output_root: str = _DEFAULTS.trial_output_root,
+           trial_service_account: str = _DEFAULTS.trial_service_account,
+           search_timeout_s: int = _DEFAULTS.search_timeout_s, time_budget: str = _DEFAULTS.time_budget,
+           run_id: str = "") -> SearchOutcome:
+    """Search ``search_space`` (YAML text, a path or ``gs://`` URI) on the prepared train and
+    validation rows (:func:`latticenas.pipeline.search.run_search`); ``max_trials``,
+    ``parallel_trials`` (0: the space's), ``epochs`` and ``networks_per_trial`` (None: the
+    space's) set the budget. ``work_dir`` gets the Experiment (and a local search's runs)."""
+    overrides = {name: value for name, value in (("epochs", epochs), (NETWORKS, networks_per_trial)) if value is not None}
+    return run_search(prepared, backend=search_backend, search_space=search_space, algorithm=algorithm,
+                      max_trials=max_trials, parallel_trials=parallel_trials, accelerator=accelerator,
+                      work_dir=work_dir, namespace=katib_namespace, trial_output_root=trial_output_root,
+                      service_account=trial_service_account, run_id=run_id, timeout_s=search_timeout_s,
+                      time_budget=time_budget or None, overrides=overrides)
+
+
+def aggregate(prepared: PreparedData, searched: SearchOutcome, directory: str | Path) -> Aggregated:
+    """Choose the final model (:func:`latticenas.pipeline.choice.choose_final`, on the trials'
+    outputs: the local search's ``work_dir``, or Katib's output root) and write the report
+    (:func:`latticenas.aggregate.write_report`: leaderboard, progress plot, the final model's
+    networks, the best network's diagram) into ``directory``."""
+    results = searched.results
+    choice = choose_final(results, prepared, trial_outputs(results, searched.work_dir))
     networks = [(f"{m.trial} (weight {m.weight:g}), network {n['id']}", ArchitectureSpec.from_json(json.dumps(n["spec"])))
                 for m in choice.members for n in m.networks]
-    with tempfile.TemporaryDirectory() as tmp:
-        report = write_report(results, tmp, spec, final=choice.final_model(), networks=networks)
-        _copy(report.html, leaderboard)
-        _copy(report.markdown, summary)
-        _copy(report.progress_png, progress_plot)
-        _copy(report.leaderboard_csv, leaderboard_table)
-        if diagram and report.diagram_html is not None:
-            _copy(report.diagram_html, diagram)
-    best = {k: float(v) for k, v in report.best_metrics.items() if _finite(v)}
-    return Aggregated(best, choice.metrics(), choice)
+    report = write_report(results, directory, searched.best_spec, final=choice.final_model(), networks=networks)
+    return Aggregated(choice, report)
 
 
-def _json(uri: str) -> dict[str, Any]:
-    from latticenas.data import read_bytes
-
-    return json.loads(read_bytes(str(uri)))
-
-
-def retrain(*, record: str, train: str, val: str, test: str, final_model: str, output_dir: str, seed: int = 0,
-            importance_page: str | None = None):
-    """Refit the aggregate step's final model (``final_model``, the choice JSON) on the
-    prepared train + validation rows and test it: the best network alone as before, or every
-    member of the ensemble (:func:`latticenas.pipeline.choice.retrain_choice`), then its
-    feature importance (module doc); returns the RetrainResult."""
-    from latticenas.importance import model_importance, write_importance
-    from latticenas.pipeline.choice import FinalChoice, retrain_choice
-    from latticenas.pipeline.prepared import read_prepared
-    from latticenas.predict import Predictor
-    from latticenas.search_report import importance_page as page
-
-    prepared = read_prepared(record=record, train=train, val=val, test=test)
-    choice = FinalChoice.read(final_model)
-    result = retrain_choice(choice, prepared.dataset, str(output_dir), seed=seed)
+def retrain_best(prepared: PreparedData, choice: FinalChoice, directory: str | Path, *,
+                 seed: int = _DEFAULTS.seed) -> Retrained:
+    """Refit the final model on the train + validation rows into ``directory`` and test it once
+    (:func:`latticenas.pipeline.choice.retrain_choice`: the best network, or every member of the
+    ensemble with its own trial's parameters); then its feature importance on the test rows
+    (the validation rows are in its training rows now) beside it."""
+    result = retrain_choice(choice, prepared.dataset, str(directory), seed=seed)
     importance = model_importance(Predictor.load(result.output_dir), prepared.dataset.test, choice.metric, split="test")
     write_importance(importance, result.output_dir)
-    if importance_page:
-        Path(importance_page).parent.mkdir(parents=True, exist_ok=True)
-        Path(importance_page).write_text(page(importance, f"feature importance of the retrained {choice.kind} model"))
-    return result
+    return Retrained(result, choice, importance)
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def register(model_dir: str | Path, record: PreparedRecord, best: BestParameters, *, registry_target: str,
+             model_name: str = _DEFAULTS.model_name,
+             model_registry_address: str = _DEFAULTS.model_registry_address) -> Registration:
+    """Register the retrained ``model_dir`` as a new version of ``model_name`` in
+    ``registry_target`` (a directory or ``gs://`` prefix; :func:`latticenas.registry.registry_for`)
+    with its lineage (:func:`build_lineage`). An ensemble's directory registers like a single
+    network's."""
+    if not registry_target:
+        raise LatticeNASError("no registry target: set registry_target to a directory or a gs:// prefix")
+    lineage = build_lineage(model_dir, record, best)
+    registered = registry_for(registry_target, model_registry_address or None).register(
+        ModelEntry(model_name, str(model_dir), lineage))
+    return Registration(registered, lineage, str(registry_target), model_registry_address or None)
 
 
-def log_retrain_metrics(result, metrics, classification=None) -> None:
-    """Test metrics -> ``metrics.log_metric`` (and the baseline's test metrics, when the model
-    directory records them, as ``baseline-*``); confusion matrix / ROC -> ``classification``."""
-    for name, value in sorted(result.test_metrics.items()):
-        if _finite(value):
-            metrics.log_metric(name, float(value))
-    record = json.loads(Path(result.metrics_path).read_text())
-    baseline = ((record.get("final") or {}).get("baseline") or {}).get("test_metrics") or {}
-    for name, value in sorted(baseline.items()):  # the baseline on the same test rows, beside
-        if _finite(value):
-            metrics.log_metric(f"baseline-{name}", float(value))
-    if classification is None or result.confusion_matrix is None:
-        return
-    classification.log_confusion_matrix(list(result.classes), [list(map(int, row)) for row in result.confusion_matrix])
-    roc = result.roc or {}
-    if roc.get("kind") == "binary" and roc.get("fpr"):
-        classification.log_roc_curve(list(roc["fpr"]), list(roc["tpr"]), list(roc["thresholds"]))
+# ------------------------------------------------------------------------------ the lineage
 
 
-def _lineage_metrics(record: Mapping[str, Any], best: Mapping[str, Any]) -> dict[str, float]:
+def _lineage_metrics(record: Mapping[str, Any], best: BestParameters) -> dict[str, float]:
     """``test-*`` from the retrain; ``val-*`` of the final model (the best trial's observed
     metrics for a single network); ``baseline-val-*``/``baseline-test-*``; ``ensemble-size``."""
-    metrics = {f"test-{k}": float(v) for k, v in (record.get("metrics") or {}).items() if _finite(v)}
+    metrics = {f"test-{k}": float(v) for k, v in (record.get("metrics") or {}).items() if finite(v)}
     final = record.get("final") or {}
     if final.get("kind") == "ensemble" and final.get("val_metrics"):
-        metrics.update({f"val-{k}": float(v) for k, v in final["val_metrics"].items() if _finite(v)})
+        metrics.update({f"val-{k}": float(v) for k, v in final["val_metrics"].items() if finite(v)})
     else:
-        metrics.update({k: float(v) for k, v in (best.get("metrics") or {}).items() if _finite(v)})
+        metrics.update({k: float(v) for k, v in best.metrics.items() if finite(v)})
     baseline = final.get("baseline") or {}
     for split in ("val", "test"):
         metrics.update({f"baseline-{split}-{k}": float(v) for k, v in (baseline.get(f"{split}_metrics") or {}).items()
-                        if _finite(v)})
+                        if finite(v)})
     if final.get("members"):
         metrics["ensemble-size"] = float(len(final["members"]))
     return metrics
 
 
-def _lineage_model(root: Path, record: Mapping[str, Any], best: Mapping[str, Any]) -> tuple[str, dict, str]:
+def _lineage_model(root: Path, record: Mapping[str, Any], best: BestParameters) -> tuple[str, dict, str]:
     """``(trial name, parameters, spec hash)``: the best trial's, or for an ensemble the
     members joined with ``+``, each member's weight and parameters, and the ensemble's hash."""
-    from latticenas.arch import ArchitectureSpec
-    from latticenas.retrain import ENSEMBLE
-
     if not (root / ENSEMBLE).is_file():
-        return best["trial"], dict(best["parameters"]), ArchitectureSpec.from_json((root / "spec.json").read_text()).content_hash
+        return best.trial, dict(best.parameters), ArchitectureSpec.from_json((root / "spec.json").read_text()).content_hash
     ensemble = json.loads((root / ENSEMBLE).read_text())
     members = ensemble["members"]
     parameters = {"final_model": (record.get("final") or {}).get("kind", "ensemble"), "link": ensemble["link"],
@@ -175,49 +274,12 @@ def _lineage_model(root: Path, record: Mapping[str, Any], best: Mapping[str, Any
     return "+".join(m["trial"] for m in members), parameters, ensemble["spec_hash"]
 
 
-def build_lineage(model_dir: str | Path, data: Mapping[str, Any], best: Mapping[str, Any]):
-    """The :class:`~latticenas.registry.base.Lineage` of a retrained model directory: ``data``
-    is the prepared record, ``best`` the search's best parameters (see the module docstring)."""
-    from latticenas.registry.base import Lineage
-
+def build_lineage(model_dir: str | Path, record: PreparedRecord, best: BestParameters) -> Lineage:
+    """The :class:`~latticenas.registry.base.Lineage` of a retrained model directory, from the
+    prepared data's record and the search's best parameters (see the module docstring)."""
     root = Path(model_dir)
     metrics = json.loads((root / "metrics.json").read_text())
     trial, parameters, spec_hash = _lineage_model(root, metrics, best)
-    return Lineage(
-        data_uri=data["data_uri"],
-        data_fingerprint=data["data_fingerprint"],
-        experiment_name=best["experiment"],
-        trial_name=trial,
-        parameters=parameters,
-        metrics=_lineage_metrics(metrics, best),
-        spec_hash=spec_hash,
-    )
-
-
-def register(*, model_dir: str, record: str, best_parameters: str, registry_target: str, model_name: str,
-             model_registry_address: str = ""):
-    """Register the retrained model with its lineage (:func:`build_lineage`); returns the
-    registration as JSON (name, version, uri, files, registry, lineage). An ensemble's
-    directory registers like a single network's; its lineage names the member trials
-    (``a+b``), their weights and parameters, and the ensemble's hash."""
-    from latticenas.pipeline.prepared import read_record
-    from latticenas.registry import registry_for
-    from latticenas.registry.base import ModelEntry
-
-    if not registry_target:
-        from latticenas.errors import LatticeNASError
-
-        raise LatticeNASError("no registry target: set registry_target to a directory or a gs:// prefix")
-    root = Path(model_dir)
-    lineage = build_lineage(root, read_record(record), _json(best_parameters))
-    registry = registry_for(registry_target, model_registry_address or None)
-    registered = registry.register(ModelEntry(model_name, str(root), lineage))
-    return {
-        "name": registered.name,
-        "version": registered.version,
-        "uri": registered.uri,
-        "files": list(registered.files),
-        "registry": str(registry_target),
-        "model_registry_address": model_registry_address or None,
-        "lineage": lineage.to_dict(),
-    }
+    return Lineage(data_uri=record.data_uri, data_fingerprint=record.data_fingerprint,
+                   experiment_name=best.experiment, trial_name=trial, parameters=parameters,
+                   metrics=_lineage_metrics(metrics, best), spec_hash=spec_hash)

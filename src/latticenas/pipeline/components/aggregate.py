@@ -10,6 +10,7 @@ from latticenas.images import image_ref
 @dsl.component(base_image=image_ref("component"), packages_to_install=None, install_kfp_package=False)
 def aggregate(
     trials: Input[Dataset],
+    best_parameters: Input[Artifact],
     best_spec: Input[Artifact],
     experiment: Input[Artifact],
     train: Input[Dataset],
@@ -25,8 +26,9 @@ def aggregate(
     diagram: Output[HTML],
     leaderboard_table: Output[Dataset],
 ):
-    """From the search's trials (their outputs: ``experiment`` for a local search, the
-    trials' output root for Katib) and the prepared data: ``final_model`` (JSON: an ensemble
+    """From the search's outputs (``trials``, ``best_parameters``, ``best_spec``; the trials'
+    outputs: ``experiment`` for a local search, the trials' output root for Katib) and the
+    prepared data: ``final_model`` (JSON: an ensemble
     of trials with weights when it validates better than the best trial, else the best trial;
     what the retrain refits), ``final_metrics`` (validation and test metrics of the final
     model, the best trial and the HistGradientBoosting baseline on the same rows:
@@ -35,16 +37,21 @@ def aggregate(
     progress plot, every trial, the best trial and its network), ``summary`` (Markdown),
     ``best_metrics`` (the best trial's objective and additional metrics), ``progress_plot``
     (PNG), ``diagram`` (the best network, HTML) and ``leaderboard_table`` (CSV)."""
-    from latticenas.pipeline.steps import aggregate_search
+    import tempfile
 
-    done = aggregate_search(
-        trials=trials.path, best_spec=best_spec.path, experiment=experiment.path, record=schema.path,
-        train=train.path, val=val.path, test=test.path, leaderboard=leaderboard.path, summary=summary.path,
-        progress_plot=progress_plot.path, diagram=diagram.path, leaderboard_table=leaderboard_table.path,
-        final_model=final_model.path,
-    )
-    for name, value in done.best_metrics.items():
-        best_metrics.log_metric(name, value)
-    for name, value in done.final_metrics.items():
-        final_metrics.log_metric(name, value)
+    from latticenas.pipeline import steps
+    from latticenas.pipeline.outcome import SearchOutcome
+    from latticenas.pipeline.outputs import copy_report, log_metrics
+    from latticenas.pipeline.prepared import read_prepared
+
+    prepared = read_prepared(record=schema.path, train=train.path, val=val.path, test=test.path)
+    searched = SearchOutcome.read(trials=trials.path, best_parameters=best_parameters.path, best_spec=best_spec.path,
+                                  work_dir=experiment.path)
+    with tempfile.TemporaryDirectory() as report:
+        done = steps.aggregate(prepared, searched, report)
+        copy_report(done.report, leaderboard=leaderboard.path, summary=summary.path, progress_plot=progress_plot.path,
+                    diagram=diagram.path, leaderboard_table=leaderboard_table.path)
+    done.choice.write(final_model.path)
+    log_metrics(best_metrics, done.best_metrics)
+    log_metrics(final_metrics, done.final_metrics)
     final_model.metadata.update({"kind": done.choice.kind, "members": [m.trial for m in done.choice.members]})

@@ -27,12 +27,12 @@ def prepare_data(
     the JSON record (schema, source, fractions, fingerprint), ``profile`` a Markdown data
     profile. ``accelerator`` is checked here (cpu, gpu or tpu) so a typo fails the run at once.
     Returns the task (regression, binary or multiclass)."""
-    from latticenas.pipeline.prepared import check_accelerator, prepare, write_prepared
+    from latticenas.pipeline import steps
+    from latticenas.pipeline.prepared import write_prepared
 
-    check_accelerator(accelerator)
-    prepared = prepare(data_uri, target, task=task, drop_columns=drop_columns, allow_leakage=allow_leakage,
-                       val_fraction=val_fraction, test_fraction=test_fraction)
+    prepared = steps.prepare_data(data_uri, target, task=task, drop_columns=drop_columns, allow_leakage=allow_leakage,
+                                  val_fraction=val_fraction, test_fraction=test_fraction, accelerator=accelerator)
     write_prepared(prepared, train=train.path, val=val.path, test=test.path, record=schema.path, profile=profile.path)
     for artifact, part in ((train, "train"), (val, "val"), (test, "test")):
-        artifact.metadata.update({"format": "csv", "rows": prepared.record["rows"][part]})
-    return prepared.record["task"]
+        artifact.metadata.update({"format": "csv", "rows": len(prepared.part(part))})
+    return prepared.record.task

@@ -22,15 +22,16 @@ def register(
     or gs:// prefix; ``model_registry_address`` optionally names a model registry service) with
     its lineage (data URI and fingerprint, experiment, trial, parameters, metrics, spec hash).
     ``registration`` is the record (JSON); returns the version's URI and version."""
-    import json
     from collections import namedtuple
 
-    from latticenas.pipeline.steps import register as register_model
+    from latticenas.pipeline import steps
+    from latticenas.pipeline.outcome import BestParameters
+    from latticenas.pipeline.outputs import write_json
+    from latticenas.pipeline.prepared import read_record
 
-    record = register_model(model_dir=model.path, record=schema.path, best_parameters=best_parameters.path,
-                            registry_target=registry_target, model_name=model_name,
-                            model_registry_address=model_registry_address)
-    with open(registration.path, "w") as handle:
-        json.dump(record, handle, indent=2, sort_keys=True)
-    registration.metadata.update({"uri": record["uri"], "version": record["version"]})
-    return namedtuple("Registration", ["uri", "version"])(record["uri"], record["version"])
+    registered = steps.register(model.path, read_record(schema.path), BestParameters.read(best_parameters.path),
+                                registry_target=registry_target, model_name=model_name,
+                                model_registry_address=model_registry_address)
+    write_json(registration.path, registered.to_dict())
+    registration.metadata.update({"uri": registered.uri, "version": registered.version})
+    return namedtuple("Registration", ["uri", "version"])(registered.uri, registered.version)

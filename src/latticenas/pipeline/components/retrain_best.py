@@ -28,16 +28,15 @@ def retrain_best(
     test-set metrics, ``classification_metrics`` the confusion matrix and binary ROC curve
     (empty for regression), ``feature_importance`` the refit model's permutation importance on
     the test rows (HTML page; also ``importance.*`` in ``model``)."""
-    import json
+    from latticenas.pipeline import steps
+    from latticenas.pipeline.choice import FinalChoice
+    from latticenas.pipeline.outputs import log_retrain_metrics, write_text
+    from latticenas.pipeline.prepared import read_prepared
 
-    from latticenas.pipeline.steps import log_retrain_metrics, retrain
-
-    result = retrain(record=schema.path, train=train.path, val=val.path, test=test.path,
-                     final_model=final_model.path, output_dir=model.path, seed=seed,
-                     importance_page=feature_importance.path)
-    log_retrain_metrics(result, test_metrics, classification_metrics)
-    with open(result.metrics_path) as handle:
-        final = json.load(handle).get("final") or {}
-    model.metadata.update({"framework": "keras", "task": result.task.value, "epochs_run": result.epochs_run,
-                           "kind": final.get("kind", "single"),
-                           "members": [m["trial"] for m in final.get("members", [])]})
+    prepared = read_prepared(record=schema.path, train=train.path, val=val.path, test=test.path)
+    retrained = steps.retrain_best(prepared, FinalChoice.read(final_model.path), model.path, seed=seed)
+    write_text(feature_importance.path, retrained.importance_page())
+    log_retrain_metrics(retrained, test_metrics, classification_metrics)
+    model.metadata.update({"framework": "keras", "task": retrained.result.task.value,
+                           "epochs_run": retrained.result.epochs_run, "kind": retrained.choice.kind,
+                           "members": [m.trial for m in retrained.choice.members]})

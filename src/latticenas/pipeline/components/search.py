@@ -39,17 +39,18 @@ def search(
     ``experiment``: the Experiment as run (and the local runner's directory)."""
     from collections import namedtuple
 
+    from latticenas.pipeline import steps
     from latticenas.pipeline.prepared import read_prepared
-    from latticenas.pipeline.search import run_search, write_search_outputs
 
     prepared = read_prepared(record=schema.path, train=train.path, val=val.path)
-    outcome = run_search(
-        prepared, backend=backend, search_space=search_space, algorithm=algorithm, max_trials=max_trials,
-        parallel_trials=parallel_trials, accelerator=accelerator, work_dir=experiment.path, namespace=namespace,
-        trial_output_root=trial_output_root, service_account=trial_service_account, run_id=run_id,
-        timeout_s=timeout_s, time_budget=time_budget or None,
+    searched = steps.search(
+        prepared, search_space=search_space, work_dir=experiment.path, algorithm=algorithm, max_trials=max_trials,
+        parallel_trials=parallel_trials, search_backend=backend, accelerator=accelerator, katib_namespace=namespace,
+        trial_output_root=trial_output_root, trial_service_account=trial_service_account, search_timeout_s=timeout_s,
+        time_budget=time_budget, run_id=run_id,
     )
-    write_search_outputs(outcome, trials=trials.path, best_parameters=best_parameters.path, best_spec=best_spec.path)
-    best_parameters.metadata.update({"trial": outcome.best.name, "objective": outcome.best.objective})
+    searched.write(trials=trials.path, best_parameters=best_parameters.path, best_spec=best_spec.path)
+    best = searched.best_parameters
+    best_parameters.metadata.update({"trial": best.trial, "objective": best.objective_value})
     return namedtuple("SearchOutputs", ["experiment_name", "best_trial", "best_objective"])(
-        outcome.results.name, outcome.best.name, float(outcome.best.objective))
+        best.experiment, best.trial, float(best.objective_value))
