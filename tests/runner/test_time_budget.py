@@ -114,3 +114,11 @@ def test_a_bad_budget_is_one_error_line(tmp_path, cli):
     assert code == 2 and out == ""
     assert err.strip().count("\n") == 0 and err.startswith("error: time budget 'soon' is not a duration")
     assert not (tmp_path / "exp").exists()
+
+
+def test_a_final_model_gets_the_last_part_of_the_budget():
+    budget = TimeBudget(180.0, started=1000.0)
+    assert budget.final_reserve() == 27.0  # 15%
+    assert budget.for_trials() == TimeBudget(153.0, started=1000.0)
+    assert TimeBudget(30.0, 0.0).final_reserve() == 10.0  # at least 10 s
+    assert TimeBudget(8.0, 0.0).final_reserve() == 4.0  # at most half

@@ -29,6 +29,7 @@ from typing import Any
 
 from latticenas.errors import LatticeNASError
 from latticenas.fileio import check_directory, storage_faults
+from latticenas.runner.timebudget import format_seconds
 
 FINITE_ALGORITHMS = ("grid", "hyperband")
 STOPPING_S = 30.0  # repeated interrupts this soon after the first one wait for the stop to finish
@@ -113,7 +114,8 @@ def _run(experiment, directory: Path, max_trials: int | None, parallel: int | No
 
     workspace, store, experiment = open_for_run(experiment, directory, max_trials, parallel)
     try:
-        done = _execute(experiment, workspace, store, time_budget, workers)
+        trial_budget = time_budget.for_trials() if time_budget is not None and final_model else time_budget
+        done = _execute(experiment, workspace, store, trial_budget, workers, time_budget)
         if done.status is ExperimentStatus.SUCCEEDED and final_model:
             _build_final(experiment, workspace, store.trials())
         print(write_report(workspace, experiment, store.trials(), f"{done.status.value} ({done.reason})"))
@@ -122,8 +124,9 @@ def _run(experiment, directory: Path, max_trials: int | None, parallel: int | No
     return 0 if done.status is ExperimentStatus.SUCCEEDED else 1
 
 
-def _execute(experiment, workspace, store, time_budget=None, workers: str = "warm"):
-    """Check what can be checked before a trial runs, then drive the trials to completion."""
+def _execute(experiment, workspace, store, time_budget=None, workers: str = "warm", whole_budget=None):
+    """Check what can be checked before a trial runs, then drive the trials to completion
+    within ``time_budget`` (the trials' part of ``whole_budget``, the run's)."""
     from latticenas.runner.algorithms import create_engine
     from latticenas.runner.earlystop import create_early_stopping
     from latticenas.runner.orchestrator import Orchestrator
@@ -141,7 +144,7 @@ def _execute(experiment, workspace, store, time_budget=None, workers: str = "war
     for warning in engine.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     trials = store.trials()
-    print(_banner(experiment, workspace.directory, trials, time_budget), file=sys.stderr)
+    print(_banner(experiment, workspace.directory, trials, whole_budget or time_budget, time_budget), file=sys.stderr)
     progress = Progress(experiment, experiment.budget.max_trials, sum(t.state.finished for t in trials))
     pool = WarmPool() if workers == "warm" else None
     orchestrator = Orchestrator(
@@ -181,6 +184,24 @@ def _build_final(experiment, workspace, trials) -> None:
         print(f"warning: no final model: {exc}", file=sys.stderr)
 
 
+def finish_recorded(directory: str | Path) -> str:
+    """A run's ending for trials recorded in ``directory`` by another trainer (a MOP run,
+    :mod:`latticenas.mop_search`): the final model and the baseline when the experiment
+    succeeded, then the report, rewritten; returns the report's text."""
+    from latticenas.runner.report import write_report
+    from latticenas.runner.workspace import open_for_status
+
+    workspace, store, experiment = open_for_status(Path(directory))
+    try:
+        row = store.experiment() or {}
+        if row.get("status") == "Succeeded":
+            _build_final(experiment, workspace, store.trials())
+        status = f"{row.get('status')} ({row['reason']})" if row.get("reason") else str(row.get("status"))
+        return write_report(workspace, experiment, store.trials(), status)
+    finally:
+        store.close()
+
+
 def _check_budget(experiment, time_budget=None) -> None:
     endless = experiment.budget.max_trials is None and experiment.algorithm.name not in FINITE_ALGORITHMS
     if endless and time_budget is None:
@@ -190,11 +211,14 @@ def _check_budget(experiment, time_budget=None) -> None:
         )
 
 
-def _banner(experiment, directory: Path, trials, time_budget=None) -> str:
+def _banner(experiment, directory: Path, trials, time_budget=None, trial_budget=None) -> str:
     budget = experiment.budget
     limit = f"up to {budget.max_trials} trials" if budget.max_trials else "until the search space is done"
     if time_budget is not None:
         limit += f" within {time_budget.describe()}"
+        if trial_budget is not None and trial_budget.seconds < time_budget.seconds:
+            kept = format_seconds(round(time_budget.seconds - trial_budget.seconds, 1))
+            limit += f" (the last {kept} kept for the final model)"
     resumed = f", resuming after {sum(t.state.finished for t in trials)} finished trial(s)" if trials else ""
     return (
         f"experiment {experiment.name}: {experiment.algorithm.name}, {limit}, "

@@ -16,6 +16,10 @@ Contract:
 * :meth:`TimeBudget.expired`: at the deadline the orchestrator stops the running trials
   (SIGTERM, then SIGKILL) and puts them back to Created, so the next run runs them again.
   The experiment then ends (``ExperimentTimeBudgetReached``) with what finished.
+* The budget covers the whole run: when a final model is built after the trials (``latticenas
+  search``, ``experiment run``), the trials get :meth:`TimeBudget.for_trials`, the budget less
+  :meth:`TimeBudget.final_reserve` (15%, at least 10 s, at most half) kept for the final
+  model, the baseline and the report.
 
 Katib has no wall-clock budget: on a cluster the pipeline's search step must enforce it.
 """
@@ -32,6 +36,7 @@ from latticenas.errors import LatticeNASError
 from latticenas.runner.trials import TrialRecord
 
 REASON = "ExperimentTimeBudgetReached"
+FINAL_SHARE, FINAL_MIN_S = 0.15, 10.0  # the final model's share of a budget (TimeBudget.final_reserve)
 UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh])")
 _HOW = "write it like 90s, 10m, 1.5h or 1h30m (or a number of seconds)"
@@ -109,3 +114,13 @@ class TimeBudget:
 
     def describe(self) -> str:
         return format_seconds(self.seconds)
+
+    def final_reserve(self) -> float:
+        """Seconds kept at the end for the final model, the baseline and the report: 15% of the
+        budget, at least 10 s, at most half of it."""
+        return min(max(FINAL_SHARE * self.seconds, FINAL_MIN_S), self.seconds / 2)
+
+    def for_trials(self) -> TimeBudget:
+        """The part of this budget the trials get when a final model follows them: the same
+        start, a deadline :meth:`final_reserve` seconds earlier."""
+        return TimeBudget(self.seconds - self.final_reserve(), self.started)
