@@ -2,8 +2,9 @@
 
 ``python benchmarks/mop_table.py --rows 20000 --out runs/mop-table.csv`` writes ``rows`` rows
 of 8 numeric columns (some missing), 2 categorical columns and the target ``y``, a nonlinear
-function of them plus noise; the same ``--seed`` gives the same file (CSV or Parquet by the
-extension).
+function of them plus noise; ``--extra-columns N`` adds N numeric columns of pure noise
+``z0...`` (wider rows: more bytes per training step); the same ``--seed`` gives the same file
+(CSV or Parquet by the extension). ``benchmarks/mop_vs_task.py`` is the benchmark.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 
-def mop_table(rows: int, seed: int = 0) -> pd.DataFrame:
+def mop_table(rows: int, seed: int = 0, extra_columns: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(rows, 8))
     frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(8)])
@@ -26,6 +27,9 @@ def mop_table(rows: int, seed: int = 0) -> pd.DataFrame:
     y = (2 * np.sin(x[:, 0]) + x[:, 1] * x[:, 2] + np.abs(x[:, 3]) + effect
          + (frame["kind"] == "c") * 1.5 + rng.normal(0, 0.3, rows))
     frame["y"] = 50 + 10 * y
+    if extra_columns:  # drawn after y, so y is the same with or without them
+        noise = pd.DataFrame(rng.normal(size=(rows, extra_columns)), columns=[f"z{i}" for i in range(extra_columns)])
+        frame = pd.concat([frame.drop(columns="y"), noise, frame["y"]], axis=1)
     return frame
 
 
@@ -33,9 +37,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--extra-columns", type=int, default=0, help="numeric noise columns z0... to add")
     parser.add_argument("--out", type=Path, required=True, help="a .csv or .parquet path")
     args = parser.parse_args(argv)
-    frame = mop_table(args.rows, args.seed)
+    frame = mop_table(args.rows, args.seed, args.extra_columns)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.suffix == ".parquet":
         frame.to_parquet(args.out, index=False)

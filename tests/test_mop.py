@@ -15,30 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mop_helpers import assert_each_worker_read_only_its_own, config_for, make_table
+
 from latticenas.cli import main as cli_main
 from latticenas.mop.partitions import partition_file, read_manifest, read_partition
 from latticenas.mop.schedule import HopScheduler, assign_partitions
 from latticenas.mop.state import ModelState
-from latticenas.trial import parse_config
 
 distributed = pytest.importorskip("distributed")
-
-TINY = ["--epochs=2", "--patience=0", "--batch_size=32", "--maximum_levels=1", "--maximum_units_per_level=2",
-        "--minimum_neurons_per_unit=4", "--maximum_neurons_per_unit=4", "--learning_rate_schedule=constant"]
-
-
-def make_table(path, rows: int = 240, seed: int = 0) -> str:
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.uniform(0, 5, size=rows),
-                          "kind": rng.choice(["x", "y", "z"], size=rows)})
-    frame["target"] = 3 * frame["a"] - frame["b"] + (frame["kind"] == "x") * 2 + rng.normal(0, 0.1, size=rows)
-    frame.to_csv(path, index=False)
-    return str(path)
-
-
-def config_for(table: str, *extra: str):
-    return parse_config(["--data", table, "--target", "target", "--task", "regression", "--output-dir", "unused",
-                         "--val-fraction=0.2", "--test-fraction=0.1", *TINY, *extra])
 
 
 @pytest.fixture(scope="module")
@@ -113,16 +97,8 @@ def test_no_worker_reads_a_partition_other_than_its_own(run, client):
     from latticenas.mop.worker import partition_reads
 
     outcome, hops = run
-    reads = client.run(partition_reads)
-    trained_on = {}
-    for hop in hops:
-        trained_on.setdefault(hop.worker, set()).add(partition_file(hop.partition))
-    for worker, files in reads.items():
-        training_files = [f for f in files if f.startswith("train-")]
-        assert len(training_files) == len(set(training_files))  # each read once
-        assert set(training_files) == trained_on.get(worker, set())
-    owners = [w for w, files in trained_on.items() for _ in files]
-    assert len(owners) == 2  # each partition on one worker only
+    assert outcome.partitions == str(outcome.directory / "mop" / "partitions")
+    assert_each_worker_read_only_its_own(client.run(partition_reads), hops, outcome.partitions, partitions=2)
 
 
 def test_weights_after_training_equal_sequential_training_in_the_same_order(run):
@@ -135,8 +111,7 @@ def test_weights_after_training_equal_sequential_training_in_the_same_order(run)
     from latticenas.train import compile_network
 
     outcome, _ = run
-    root = str(outcome.directory / "mop" / "partitions")
-    manifest = read_manifest(root)
+    manifest = read_manifest(outcome.partitions)
     encoder = build_encoder(manifest.stats)
     parts = {}
     for p in manifest.partitions:

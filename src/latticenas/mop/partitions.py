@@ -15,6 +15,11 @@ Contract:
   the training partitions (:class:`~latticenas.features.FeatureStats` and the regression
   :class:`~latticenas.features.TargetTransform`, exactly what one trial fits on its training
   split). The manifest ships them, so every model on every worker encodes alike.
+* It refuses a root that already holds a manifest (another run's table, which its workers may
+  be reading): every run writes its own. Everything is written through
+  :mod:`latticenas.data.io`, so a ``gs://`` root needs nothing else than Cloud Storage access
+  (the driver writes, each worker reads its own files); a missing bucket or a denied write is
+  one :class:`~latticenas.errors.DataError` line.
 * :class:`PartitionManifest` round-trips through JSON; :func:`read_manifest` reads it back.
 * :func:`read_partition` reads one file of the layout and nothing else (a worker calls it for
   the partitions it owns only).
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from latticenas.data import Dataset, TableSchema, Task, join_uri, read_bytes, write_bytes
+from latticenas.data import Dataset, TableSchema, Task, exists, join_uri, read_bytes, write_bytes
 from latticenas.errors import DataError
 from latticenas.features import FeatureStats, TargetTransform
 
@@ -94,6 +99,9 @@ def write_partitions(dataset: Dataset, root: str, partitions: int, *, seed: int 
     """Write ``dataset`` as ``partitions`` training files plus validation and test; see the module doc."""
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         raise DataError(f"partitions must be a whole number >= 1, not {partitions!r}: fix --partitions")
+    if exists(join_uri(root, MANIFEST)):
+        raise DataError(f"{join_uri(root, MANIFEST)} already exists (another run's partitions): "
+                        "pass a new --partition-root, or delete that one")
     train = dataset.train
     if len(train) < partitions:
         raise DataError(f"{len(train)} training rows cannot fill {partitions} partitions: "

@@ -6,7 +6,9 @@ network of a one-network trial with ``seed + k``, :mod:`~latticenas.mop.experime
 them by model hopping (:mod:`~latticenas.mop.driver`); write every model's trial artifacts and
 the report. The cluster is a new ``LocalCluster`` of ``local_workers`` processes (one thread
 each, closed at the end) or the scheduler at ``scheduler`` (a cluster the user runs, e.g. with
-dask-kubernetes: docs/mop.md).
+dask-kubernetes: docs/mop.md). The partitions go to ``partition_root``, a directory or a
+``gs://bucket/prefix`` the workers can read (default ``<dir>/mop/partitions``); they are written
+before any trial is recorded, so a run that cannot write them can be started again in ``<dir>``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class MopOutcome:
     report: str
     runs: tuple[ModelRun, ...]
     lost_hops: int
+    partitions: str  # the partition root (manifest directory or gs:// prefix)
 
 
 def network_seed(seed: int) -> int:
@@ -89,7 +92,7 @@ def dask_client(scheduler: str | None = None, local_workers: int | None = None, 
 
 
 def run_mop(config, client, directory: str | Path, *, partitions: int, models: int, seed: int | None = None,
-            on_hop=None) -> MopOutcome:
+            partition_root: str | None = None, on_hop=None) -> MopOutcome:
     """Train ``models`` lattices on ``client``'s workers over ``partitions`` partitions (module doc)."""
     check_request(config, models, partitions)
     params = config.params
@@ -100,11 +103,12 @@ def run_mop(config, client, directory: str | Path, *, partitions: int, models: i
     name = experiment_base_name(str(Path(directory).resolve()))
     run_dir = RunDirectory(Path(directory), mop_manifest(config, task, models, workers, name))
     try:
-        seeds = [params.seed + k for k in range(models)]
-        names = run_dir.add_trials(seeds)
-        manifest = write_partitions(dataset, str(run_dir.mop_dir / "partitions"), partitions, seed=params.seed,
+        root = str(partition_root or run_dir.mop_dir / "partitions")
+        manifest = write_partitions(dataset, root, partitions, seed=params.seed,
                                     numeric_encoding=params.numeric_encoding, log_target=config.log_target)
         del dataset  # the driver keeps no rows: each worker reads its own partitions
+        seeds = [params.seed + k for k in range(models)]
+        names = run_dir.add_trials(seeds)
         final_activation = params.final_activation or FINAL_ACTIVATION[task]
         runs, configs = [], {}
         for trial, s in zip(names, seeds):
@@ -114,13 +118,13 @@ def run_mop(config, client, directory: str | Path, *, partitions: int, models: i
             configs[trial] = replace(config, params=own, output_dir=str(run_dir.output_dir(trial)))
         driver = MopDriver(client, manifest, runs, Checkpoints(run_dir.mop_dir / "checkpoints"), objective=objective,
                            seed=params.seed if seed is None else seed, on_hop=on_hop)
-        log.info("mop: %d models, %d partitions (%s training rows), %d workers, objective %s", models, partitions,
-                 "/".join(str(n) for n in manifest.rows), workers, objective)
+        log.info("mop: %d models, %d partitions (%s training rows) in %s, %d workers, objective %s", models,
+                 partitions, "/".join(str(n) for n in manifest.rows), root, workers, objective)
         driver.run()
         for trial, artifacts in driver.finish(configs).items():
             run_dir.record(trial, artifacts, driver.runs[trial].lines)
         report = run_dir.report()
     finally:
         run_dir.close()
-    return MopOutcome(Path(directory), report, tuple(runs), driver.lost_hops)
+    return MopOutcome(Path(directory), report, tuple(runs), driver.lost_hops, manifest.root)
 

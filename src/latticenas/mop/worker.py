@@ -4,8 +4,8 @@ Each worker process keeps one :class:`WorkerCache` (keyed by the worker's addres
 of one process never share one): the partitions it owns, read once and encoded once with the
 manifest's encoder; the validation rows, read once; the networks it has trained, built once
 and reused by the next hop of the same model (their weights and optimizer state come with
-every hop, :mod:`latticenas.mop.state`); and the list of files it read (``reads``, which the
-tests count).
+every hop, :mod:`latticenas.mop.state`); and the files it read (``reads``: their URIs, under a
+local root or a ``gs://`` prefix, which the tests count).
 
 :func:`train_hop` trains one model for one sub-epoch on one partition: one pass over it in
 batches of ``batch_size``, shuffled with the hop's seed, through the same builder, compile
@@ -98,9 +98,9 @@ class WorkerCache:
 
     def partition(self, root: str, index: int) -> tuple[dict, np.ndarray]:
         if (root, index) not in self.partitions:
-            name = partition_file(index)
-            frame = read_partition(self.manifest(root), name)
-            self.reads.append(name)
+            manifest = self.manifest(root)
+            frame = read_partition(manifest, partition_file(index))
+            self.reads.append(manifest.uri(partition_file(index)))
             self.partitions[(root, index)] = self._encoded_frame(root, frame)
         return self.partitions[(root, index)]
 
@@ -112,7 +112,7 @@ class WorkerCache:
         if root not in self.validation:
             manifest = self.manifest(root)
             frame = read_partition(manifest, VALIDATION)
-            self.reads.append(VALIDATION)
+            self.reads.append(manifest.uri(VALIDATION))
             (x_val, y_val), x_raw = self._encoded_frame(root, frame), model_inputs(frame, manifest.stats)
             y_raw = frame[manifest.schema.target].to_numpy(dtype="float64") if manifest.transform else y_val
             prepared = Prepared(manifest.schema, manifest.stats, manifest.transform, self.encoder(root),
@@ -185,7 +185,7 @@ def cache(key: str | None = None) -> WorkerCache:
 
 
 def partition_reads(dask_worker=None) -> list[str]:
-    """The files this worker has read (``client.run(partition_reads)`` asks every worker)."""
+    """The URIs of the files this worker has read (``client.run(partition_reads)`` asks every worker)."""
     return list(cache(dask_worker.address if dask_worker is not None else None).reads)
 
 
