@@ -115,6 +115,14 @@ def test_setups_are_checked_at_construction():
     (["--data", "{table}", "--target", "price", "--time-budget", "ten minutes"],
      "error: time budget 'ten minutes' is not a duration"),
     (["--data", "{table}", "--target", "price", "--task", "binary"], "error: task binary needs 2 classes"),
+    (["--data", "{table}", "--target", "price", "--backend", "dask"], "error: backend 'dask' is not one of local, mop"),
+    (["--data", "{table}", "--target", "price", "--local-workers", "2"],
+     "error: local_workers is an option of the mop backend: add --backend mop"),
+    (["--data", "{table}", "--target", "price", "--backend", "mop", "--time-budget", "5m"],
+     "error: the mop backend has no time budget"),
+    (["--data", "{table}", "--target", "price", "--backend", "mop", "--scheduler", "localhost:8786"],
+     "error: mop scheduler: 'localhost:8786' is not a Dask scheduler address; pass tcp://HOST:PORT"),
+    (["--data", "{table}", "--target", "prize", "--backend", "mop"], "error: target column 'prize' not found"),
 ])
 def test_bad_input_is_one_error_line_before_any_trial(cli, tmp_path, table, argv, message):
     argv = [a.format(tmp=tmp_path, table=table) for a in argv]
@@ -207,3 +215,29 @@ def test_search_save_load_predict(tmp_path, tiny_space):
     np.testing.assert_allclose(again, predicted, rtol=1e-5)
     np.testing.assert_allclose(latticenas.load(tmp_path / "exp").predict(frame.head(20)), predicted, rtol=1e-5)
     assert sorted(p.name for p in saved.iterdir()) == ["model.keras", "preprocessing.json"]
+
+
+@pytest.mark.slow
+def test_search_by_mop_gives_the_final_model_baseline_and_report(cli, tmp_path, table, tiny_space, caplog):
+    directory = tmp_path / "exp"
+    argv = ["search", "--data", table, "--target", "price", "--space", tiny_space, "--backend", "mop",
+            "--local-workers", "2", "--partitions", "2", "--dir", directory]
+    code, out, err = cli(*argv)
+    assert code == 0, err
+    assert "searched parameters are fixed to maximum_neurons_per_unit=4, learning_rate=0.003" in caplog.text
+    result = latticenas.SearchResult.from_directory(directory)
+    assert result.succeeded and result.model_dir == directory / "final"
+    trials = trial_rows(directory)
+    assert [t["state"] for t in trials] == ["Succeeded", "Succeeded"]
+    assert len(list((directory / "mop" / "partitions").glob("train-*"))) == 2
+    assert {"Succeeded", "Final", "Baseline"} <= set(result.leaderboard["state"])
+    assert result.final is not None and result.final.test_metrics["rmse"] > 0
+    assert result.baseline is not None and result.baseline.name == "HistGradientBoosting"
+    assert result.report_path == directory / "report.html" and "final model:" in out
+    predictions = latticenas.load(directory).predict(regression_frame(5, seed=9).drop(columns=["price"]))
+    assert len(predictions) == 5 and np.isfinite(np.asarray(predictions, dtype=float)).all()
+    assert "resume" not in out  # a MOP run does not resume; the same command again is refused
+    code, _, err = cli(*argv)
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and "Traceback" not in err
+    assert last.startswith("error: ") and last.endswith("already holds a run (2 trials): pass a new --dir")

@@ -12,6 +12,14 @@ local runner (:func:`latticenas.runner.session.run_experiment`: trials, then the
 and the HistGradientBoosting baseline) and returns the typed result read back from the
 experiment directory. A DataFrame is first written to ``<directory>/data.csv``; the same call
 on the same directory resumes. Bad input raises :class:`~latticenas.errors.LatticeNASError`.
+
+``backend="mop"`` trains the Experiment's ``max_trials`` models by Model Hopper Parallelism on
+a Dask cluster instead (:func:`latticenas.mop_search.run_mop_search`: the searched parameters
+fixed, one lattice a model; ``scheduler`` or a LocalCluster of ``local_workers`` processes,
+default ``parallel``; ``partitions``, default one per worker; ``partition_root``), then builds
+the same final model, baseline and report
+(:func:`latticenas.runner.session.finish_recorded`). It takes no time budget and does not
+resume: a directory holding a run is refused.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from latticenas.errors import LatticeNASError
+from latticenas.mop_search import check_request, run_mop_search
+from latticenas.runner.session import finish_recorded
 from latticenas.search_report import REPORT
 
 if TYPE_CHECKING:
@@ -36,6 +46,7 @@ if TYPE_CHECKING:
     from latticenas.runner.orchestrator import ExperimentStatus
 
 DATA_FILE = "data.csv"
+BACKENDS = ("local", "mop")
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,11 @@ def search(
     directory: str | Path | None = None,
     seed: int | None = None,
     workers: str = "warm",
+    backend: str = "local",
+    scheduler: str | None = None,
+    local_workers: int | None = None,
+    partitions: int | None = None,
+    partition_root: str | None = None,
 ) -> SearchResult:
     """Search ``data`` for a model of ``target`` on this machine; see the module doc.
 
@@ -126,24 +142,47 @@ def search(
     ``time_budget``: seconds or ``"90s"``, ``"10m"``, ``"1h"``. ``directory`` defaults to
     ``experiments/<experiment name>`` (``experiments/data-tpe`` for a DataFrame).
     ``workers``: ``"warm"`` (trials in warm workers that import TensorFlow once) or ``"process"``.
+    ``backend``: ``"local"`` or ``"mop"`` (the module doc; ``scheduler``, ``local_workers``,
+    ``partitions`` and ``partition_root`` are its options).
     """
     from latticenas.runner.session import run_experiment
     from latticenas.runner.timebudget import TimeBudget
     from latticenas.search_plan import planned_name, plan_search
 
+    _check_backend(backend, time_budget, {"scheduler": scheduler, "local_workers": local_workers,
+                                          "partitions": partitions, "partition_root": partition_root})
     budget = TimeBudget.start(time_budget) if time_budget is not None else None
     setup = make_setup(data, target, task=task, drop_columns=drop_columns, timed=budget is not None,
                        max_trials=max_trials, parallel=parallel, algorithm=algorithm, space=space, seed=seed)
-    directory = Path(directory) if directory is not None else Path("experiments") / planned_name(setup)
+    directory = Path(directory) if directory is not None else Path("experiments") / planned_name(setup, backend)
     if not isinstance(data, (str, Path)):
         setup = _with_frame(setup, data, directory)
     plan = plan_search(setup)
     print(f"search: {plan.describe()}", file=sys.stderr)
     spec = plan.experiment["spec"]  # its budget, as overrides: nothing stored earlier shadows it
     parallel = min(setup.parallel or spec["parallelTrialCount"], spec["parallelTrialCount"])
-    run_experiment(plan.experiment, directory, max_trials=spec["maxTrialCount"], parallel=parallel,
-                   time_budget=budget, workers=workers)
+    if backend == "mop":  # a LocalCluster of the parallel count, unless told otherwise
+        print(f"search: by Model Hopper Parallelism, {spec['maxTrialCount']} models of one lattice each, "
+              f"in {directory}", file=sys.stderr)
+        run_mop_search(plan.experiment, directory, models=spec["maxTrialCount"], scheduler=scheduler,
+                       local_workers=local_workers or (None if scheduler else parallel), partitions=partitions or 0,
+                       partition_root=partition_root)
+        print(finish_recorded(directory))  # the final model, the baseline, the report
+    else:
+        run_experiment(plan.experiment, directory, max_trials=spec["maxTrialCount"], parallel=parallel,
+                       time_budget=budget, workers=workers)
     return SearchResult.from_directory(directory)
+
+
+def _check_backend(backend: str, time_budget, mop: dict[str, Any]) -> None:
+    """Refuse a backend that is not one, mop options without it, what MOP cannot run."""
+    if backend not in BACKENDS:
+        raise LatticeNASError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    given = [name for name, value in mop.items() if value is not None]
+    if backend == "local" and given:
+        raise LatticeNASError(f"{given[0]} is an option of the mop backend: add --backend mop (backend='mop')")
+    if backend == "mop":
+        check_request(scheduler=mop["scheduler"], partitions=mop["partitions"] or 0, time_budget=time_budget)
 
 
 def make_setup(data: Any, target: str, *, drop_columns: Iterable[str] = (), space=None, **options):

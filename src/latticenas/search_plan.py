@@ -228,13 +228,14 @@ def experiment_base_name(data: str) -> str:
     return name[:NAME_LENGTH].rstrip("-")
 
 
-def planned_name(setup: SearchSetup) -> str:
+def planned_name(setup: SearchSetup, backend: str = "local") -> str:
     """The Experiment's ``metadata.name`` (``<space name>-<algorithm suffix>``), known before
-    the data are read: the default directory is ``experiments/<this>``."""
+    the data are read: the default directory is ``experiments/<this>``; for a MOP search
+    (``backend="mop"``, no algorithm) ``<space name>-mop``."""
     from latticenas.space import ALGORITHM_SUFFIXES, Algorithm
 
     base = _read_space(setup.space).get("name") if setup.space else experiment_base_name(setup.data)
-    return f"{base}-{ALGORITHM_SUFFIXES[Algorithm(setup.algorithm)]}"
+    return f"{base}-{'mop' if backend == 'mop' else ALGORITHM_SUFFIXES[Algorithm(setup.algorithm)]}"
 
 
 def emit_manifests(plan: SearchPlan, out_dir: str | Path) -> list[str]:

@@ -140,7 +140,7 @@ def test_bad_params_are_one_line_errors(monkeypatch, capsys):
     assert call("pipeline", "submit", "--host", "h", "--registry", "gs://m", "--param", "seed") == 2
     assert "NAME=VALUE" in capsys.readouterr().err
     for bad, message in ((("--time-budget", "5x"), "time budget"), (("--param", "val_fraction=1.5"), "val_fraction"),
-                         (("--param", "search_backend=slurm"), "search_backend: one of katib, local")):
+                         (("--param", "search_backend=slurm"), "search_backend: one of katib, local, mop")):
         assert call("pipeline", "submit", "--host", "h", "--registry", "gs://m", *bad) == 2
         err = capsys.readouterr().err
         assert err.startswith("error:") and message in err and "Traceback" not in err

@@ -93,24 +93,25 @@ def test_parameters():
 def test_each_accelerator_branch_places_its_steps():
     branches = placements(COMMITTED)
     steps = {"search", "aggregate", "retrain-best", "register"}
-    assert set(branches) == {
-        (), ("accelerator == 'cpu'",),
-        ("accelerator == 'gpu'", "search_backend == 'local'"), ("accelerator == 'gpu'", "search_backend == 'katib'"),
-        ("accelerator == 'tpu'", "search_backend == 'local'"), ("accelerator == 'tpu'", "search_backend == 'katib'"),
-    }
+    assert set(branches) == {(), ("accelerator == 'cpu'",)} | {
+        (f"accelerator == '{accelerator}'", f"search_backend == '{backend}'")
+        for accelerator in ("gpu", "tpu") for backend in ("local", "katib", "mop")}
     assert set(branches[()]) == {"prepare-data"} and on_cpu(branches[()]["prepare-data"])
     cpu = branches[("accelerator == 'cpu'",)]
     assert set(cpu) == steps and all(on_cpu(s) for s in cpu.values())
     for accelerator, resource, selector in (("gpu", "nvidia.com/gpu", GPU_SELECTOR), ("tpu", "google.com/tpu", TPU_SELECTOR)):
         local = branches[(f"accelerator == '{accelerator}'", "search_backend == 'local'")]
         katib = branches[(f"accelerator == '{accelerator}'", "search_backend == 'katib'")]
-        assert set(local) == set(katib) == steps
+        mop = branches[(f"accelerator == '{accelerator}'", "search_backend == 'mop'")]
+        assert set(local) == set(katib) == set(mop) == steps
         image = f"trial-{accelerator}"
         # trials train inside the search pod: it gets the device
         assert on(local["search"], resource, selector, image) and on(local["retrain-best"], resource, selector, image)
         # Katib runs the trials elsewhere: the search pod only waits, on a CPU node
         assert on_cpu(katib["search"]) and on(katib["retrain-best"], resource, selector, image)
-        assert all(on_cpu(b[s]) for b in (local, katib) for s in ("aggregate", "register"))
+        # MOP trains on the Dask cluster's workers: the search pod drives them from a CPU node
+        assert on_cpu(mop["search"]) and on(mop["retrain-best"], resource, selector, image)
+        assert all(on_cpu(b[s]) for b in (local, katib, mop) for s in ("aggregate", "register"))
 
 
 def test_steps_are_wired_to_the_right_inputs():
@@ -155,6 +156,7 @@ def test_compile_time_variants(tmp_path, accelerator):
         local = branches[("search_backend == 'local'",)]
         assert local["search"]["image"] == image_ref(f"trial-{accelerator}")
         assert on_cpu(branches[("search_backend == 'katib'",)]["search"])
+        assert on_cpu(branches[("search_backend == 'mop'",)]["search"])
 
 
 def test_both_pipeline_signatures_agree():

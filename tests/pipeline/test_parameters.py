@@ -24,9 +24,18 @@ def test_values_are_checked_at_construction():
     for bad, match in (({"task": "ranking"}, "task: one of auto"), ({"max_trials": -1}, "max_trials: must be >= 0"),
                        ({"seed": "1"}, "seed: expected int, got '1'"), ({"max_trials": True}, "expected int"),
                        ({"val_fraction": 0.6, "test_fraction": 0.5}, "must stay below 1"),
-                       ({"search_backend": "slurm"}, "one of katib, local"), ({"accelerator": "npu"}, "one of cpu")):
+                       ({"search_backend": "slurm"}, "one of katib, local, mop"), ({"accelerator": "npu"}, "one of cpu"),
+                       ({"mop_partitions": -1}, "mop_partitions: must be >= 0"),
+                       ({"mop_scheduler": "localhost:8786"}, "mop_scheduler: 'localhost:8786' is not a Dask scheduler "
+                                                             "address; pass tcp://HOST:PORT")):
         with pytest.raises(ParameterError, match=match):
             PipelineParameters(**bad)
+    assert PipelineParameters(search_backend="mop", mop_scheduler="tcp://dask:8786",
+                              trial_output_root="gs://b/trials").mop_partitions == 0
+    for bad, match in (({"time_budget": "1h"}, "the mop backend has no time budget"),
+                       ({"mop_scheduler": "tcp://dask:8786"}, "needs trial_output_root")):
+        with pytest.raises(ParameterError, match=match):
+            PipelineParameters(search_backend="mop", **bad)
     with pytest.raises(ParameterError, match="no parameter 'epochs'"):
         PipelineParameters.from_mapping({"epochs": 3})
 

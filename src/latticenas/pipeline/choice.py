@@ -4,9 +4,9 @@ retrain step needs to refit it.
 Contract:
 
 * :func:`trial_outputs` says where each trial wrote its artifacts: ``<output_root>/<trial>``
-  for the ``katib`` backend (``SearchResults.extra``), the local runner's
-  ``<experiment>/run/trials/<trial>/output`` for the ``local`` backend (``experiment``: the
-  search step's output of that name).
+  for the ``katib`` backend (``SearchResults.extra``), the run directory's
+  ``<experiment>/run/trials/<trial>/output`` for the ``local`` and ``mop`` backends
+  (``experiment``: the search step's output of that name).
 * :func:`choose_final` runs :func:`latticenas.final.build_final` over the trials with an
   objective value, best first, on the prepared rows *as the trials saw them*
   (:func:`~latticenas.pipeline.prepared.trial_view`: its validation rows are the trials' own

@@ -49,7 +49,7 @@ def register(subparsers) -> None:
     sub.add_argument("--registry", required=True, help="registry gs:// prefix (pipeline parameter registry_target)")
     _data_options(sub, defaults=False)
     sub.add_argument("--accelerator", choices=["cpu", "gpu", "tpu"], help="pipeline parameter accelerator")
-    sub.add_argument("--backend", choices=["katib", "local"], help="pipeline parameter search_backend")
+    sub.add_argument("--backend", choices=parameters.BACKENDS, help="pipeline parameter search_backend")
     sub.add_argument("--trial-output-root", help="gs:// prefix for trial outputs (katib backend)")
     sub.add_argument("--namespace", help="Kubeflow namespace of the run (and of the Katib Experiment)")
     sub.add_argument("--experiment", help="KFP experiment to file the run under")

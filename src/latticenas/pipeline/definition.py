@@ -14,8 +14,10 @@ compiled to ``pipelines/latticenas_pipeline.yaml`` (``latticenas pipeline compil
   (:func:`latticenas.pipeline.placement.place_task`: GKE node selector, toleration, device
   limit, the trial-gpu / trial-tpu image); ``search`` too when it trains in its own pod
   (``search_backend`` ``local``); with ``katib`` the search pod only waits, on a CPU node, and
-  the Experiment's trials get the accelerator instead. So each accelerator branch splits once
-  more on ``search_backend``.
+  the Experiment's trials get the accelerator instead; with ``mop`` the models train on the
+  Dask cluster's workers (with no ``mop_scheduler``, CPU processes in the search pod), and the
+  search pod stays on a CPU node. So each accelerator branch splits once more on
+  ``search_backend``.
 
 Separate ``dsl.If`` blocks (not ``If/Elif/Else``) and no ``dsl.OneOf``: kfp.local 2.16 runs
 every branch of an ``If/Elif/Else`` group and supports no ``OneOf``, so each branch is a
@@ -66,7 +68,8 @@ def _chain(p: dict, prep, accelerator: str, place_search: bool, label: str) -> N
         max_trials=p["max_trials"], parallel_trials=p["parallel_trials"], accelerator=accelerator,
         namespace=p["katib_namespace"], trial_output_root=p["trial_output_root"],
         trial_service_account=p["trial_service_account"], timeout_s=p["search_timeout_s"],
-        time_budget=p["time_budget"], run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        time_budget=p["time_budget"], mop_scheduler=p["mop_scheduler"], mop_partitions=p["mop_partitions"],
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     ).set_display_name(f"search{label}")
     if place_search:
         place_task(found, accelerator)
@@ -94,6 +97,8 @@ def _steps_for(p: dict, prep, accelerator: str, label: str = "") -> None:
     with dsl.If(p["search_backend"] == "local", name=f"{accelerator}-search-in-pipeline"):
         _chain(p, prep, accelerator, place_search=True, label=label)
     with dsl.If(p["search_backend"] == "katib", name=f"{accelerator}-search-on-katib"):
+        _chain(p, prep, accelerator, place_search=False, label=label)
+    with dsl.If(p["search_backend"] == "mop", name=f"{accelerator}-search-on-dask"):
         _chain(p, prep, accelerator, place_search=False, label=label)
 
 

@@ -8,7 +8,9 @@ pipeline run|submit`` their option defaults and help (:mod:`latticenas.pipeline.
 ``pipeline-parameters`` cell its values (checked by a test; Kale needs literals there).
 
 Values are checked at construction (:meth:`PipelineParameters.__post_init__`): a
-:class:`~latticenas.errors.ParameterError` names the parameter, the value and what it takes.
+:class:`~latticenas.errors.ParameterError` names the parameter, the value and what it takes
+(for ``search_backend`` ``mop``, also what its search step refuses:
+:func:`latticenas.pipeline.mop_backend.check_mop_backend`).
 ``registry_target`` has no default in the pipeline (KFP asks for it); here it may stay empty
 until a run needs it.
 """
@@ -22,10 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from latticenas.errors import ParameterError
+from latticenas.mop_search import check_scheduler
+from latticenas.pipeline.mop_backend import check_mop_backend
 from latticenas.pipeline.placement import ACCELERATORS
 from latticenas.runner.timebudget import parse_time_budget
 
-BACKENDS = ("katib", "local")
+BACKENDS = ("katib", "local", "mop")
 TASKS = ("auto", "regression", "binary", "multiclass")
 REQUIRED = ("registry_target",)  # no default in the compiled pipeline
 
@@ -52,13 +56,18 @@ class PipelineParameters:
     algorithm: str = _p("random", "the Katib algorithm")
     max_trials: int = _p(0, "the trial budget; 0 keeps the search space's")
     parallel_trials: int = _p(0, "trials at a time; 0 keeps the search space's")
-    search_backend: str = _p("katib", "`katib` (a Katib Experiment) or `local` (the local runner inside the search pod)")
+    search_backend: str = _p("katib", "`katib` (a Katib Experiment), `local` (the local runner inside the search pod) "
+                                      "or `mop` (Model Hopper Parallelism on a Dask cluster, `docs/mop.md`)")
     katib_namespace: str = _p("", "where the Experiment is created", "the run's namespace")
-    trial_output_root: str = _p("", "`gs://` prefix the trials write to (required for `katib`)")
+    trial_output_root: str = _p("", "`gs://` prefix the trials write to (required for `katib`); for `mop`, where "
+                                    "the partitions go (required with `mop_scheduler`)")
     trial_service_account: str = _p("", "service account of the trial pods", "the namespace default")
+    mop_scheduler: str = _p("", "`mop`: the Dask scheduler, `tcp://HOST:PORT` (empty: a LocalCluster of "
+                                "`parallel_trials` worker processes in the search pod)")
+    mop_partitions: int = _p(0, "`mop`: training partitions of the search table (0: one per Dask worker)")
     search_timeout_s: int = _p(86400, "how long the search step waits for the Experiment, in seconds")
     time_budget: str = _p("", "wall-clock budget of the search, e.g. `90m`, `2h`; at the deadline the search step "
-                              "stops the Experiment and keeps the trials that finished (empty: none)")
+                              "stops the Experiment and keeps the trials that finished (empty: none; `mop` takes none)")
     accelerator: str = _p("cpu", "`cpu`, `gpu` or `tpu`")
     seed: int = _p(0, "seed of the retrain")
     model_name: str = _p("latticenas", "the registered model's name")
@@ -77,14 +86,19 @@ class PipelineParameters:
         if self.val_fraction + self.test_fraction >= 1.0:
             raise ParameterError(f"pipeline parameters val_fraction + test_fraction must stay below 1, got "
                                  f"{self.val_fraction} + {self.test_fraction}")
-        for name in ("max_trials", "parallel_trials", "search_timeout_s", "seed"):
+        for name in ("max_trials", "parallel_trials", "mop_partitions", "search_timeout_s", "seed"):
             if getattr(self, name) < 0:
                 raise ParameterError(f"pipeline parameter {name}: must be >= 0, got {getattr(self, name)!r}")
         if self.time_budget:
             parse_time_budget(self.time_budget)  # one message for a duration that is not one
+        if self.mop_scheduler:
+            check_scheduler(self.mop_scheduler, "pipeline parameter mop_scheduler")
         for name, allowed in (("task", TASKS), ("search_backend", BACKENDS), ("accelerator", ACCELERATORS)):
             if getattr(self, name) not in allowed:
                 raise ParameterError(f"pipeline parameter {name}: one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.search_backend == "mop":  # what the search step would refuse, refused before the run
+            check_mop_backend(scheduler=self.mop_scheduler, partitions=self.mop_partitions,
+                              trial_output_root=self.trial_output_root, time_budget=self.time_budget)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> PipelineParameters:

@@ -24,8 +24,10 @@ Contract of :func:`run_search`:
   must pass :func:`latticenas.katib.validate.validate_experiment`.
 * backend ``local``: the Experiment runs on this machine with the local runner
   (``latticenas experiment run``) in ``<work_dir>/run``; backend ``katib``: it is submitted,
-  waited for and read with :mod:`latticenas.katib.client`. Either way the trials come back
-  as runner ``TrialRecord`` objects in a :class:`~latticenas.aggregate.SearchResults`.
+  waited for and read with :mod:`latticenas.katib.client`; backend ``mop``: trained by Model
+  Hopper Parallelism on Dask in ``<work_dir>/run`` (:mod:`latticenas.pipeline.mop_backend`).
+  Every way the trials come back as runner ``TrialRecord`` objects in a
+  :class:`~latticenas.aggregate.SearchResults` (:func:`read_run`: a local or MOP run directory).
 * ``time_budget`` (``"90m"``, seconds; counted from the step's start) bounds the search: the
   local runner applies its own rule (:mod:`latticenas.runner.timebudget`); Katib has no
   wall-clock budget, so for ``katib`` the step waits until the deadline at most, then stops
@@ -38,8 +40,9 @@ Contract of :func:`run_search`:
   the trial) are read from its output directory into the
   :class:`~latticenas.pipeline.outcome.SearchOutcome`.
 
-``work_dir`` always gets ``experiment.yaml`` (the Experiment as run); the local backend adds the
-runner's experiment directory ``run/`` and the search table ``data/search.parquet``.
+``work_dir`` always gets ``experiment.yaml`` (the Experiment as run; for ``mop``, as planned: MOP
+runs its own, stored in ``run/``); the local and mop backends add the experiment directory
+``run/`` and the search table ``data/search.parquet``.
 """
 
 from __future__ import annotations
@@ -55,12 +58,13 @@ from typing import Any
 import yaml
 
 from latticenas.errors import LatticeNASError, ManifestError
+from latticenas.pipeline.mop_backend import check_mop_backend, run_mop_backend
 from latticenas.pipeline.outcome import BestParameters, SearchOutcome
+from latticenas.pipeline.parameters import BACKENDS
 from latticenas.pipeline.prepared import PreparedRecord
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("local", "katib")
 DEFAULT_OBJECTIVES = {"regression": "val-rmse", "binary": "val-logloss", "multiclass": "val-logloss"}
 RUN_LABEL = "latticenas/pipeline-run"
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -73,6 +77,7 @@ __all__ = [
     "build_search_experiment",
     "experiment_name",
     "load_space_document",
+    "read_run",
     "run_search",
 ]
 
@@ -237,6 +242,8 @@ def run_search(
     poll_s: float = 30.0,
     client=None,
     overrides: Mapping[str, Any] | None = None,
+    mop_scheduler: str = "",
+    mop_partitions: int = 0,
 ) -> SearchOutcome:
     """Run the search (see the module docstring); ``prepared`` is a PreparedData,
     ``overrides`` replace fixed values of the space (:func:`adapt_space`)."""
@@ -250,6 +257,9 @@ def run_search(
 
     if backend not in BACKENDS:
         raise LatticeNASError(f"search backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    if backend == "mop":
+        check_mop_backend(scheduler=mop_scheduler, partitions=mop_partitions, trial_output_root=trial_output_root,
+                          time_budget=time_budget)
     placement(accelerator)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -287,6 +297,10 @@ def run_search(
 
     if backend == "local":
         results, outputs = _run_local(manifest, manifest_path, work_dir / "run", budget)
+    elif backend == "mop":
+        run_mop_backend(manifest, work_dir / "run", scheduler=mop_scheduler, partitions=mop_partitions,
+                        trial_output_root=trial_output_root)
+        results, outputs = read_run(work_dir / "run", "mop")
     else:
         results, outputs = _run_katib(manifest, namespace, output_root, timeout_s, poll_s, client, budget)
     best = results.best()
@@ -322,12 +336,20 @@ def _read(uri: str) -> bytes:
 
 def _run_local(manifest: Mapping[str, Any], manifest_path: Path, run_dir: Path, budget=None):
     """Run the Experiment with the local runner (its ``experiment run`` command)."""
-    from latticenas.aggregate import SearchResults
     from latticenas.runner.session import run_experiment
-    from latticenas.runner.workspace import open_for_status
 
     code = run_experiment(manifest_path, run_dir, final_model=False,  # aggregate builds the final model
                           time_budget=budget)
+    return read_run(run_dir, "local", manifest, code)
+
+
+def read_run(run_dir: Path, backend: str, manifest: Mapping[str, Any] | None = None, code: int = 0):
+    """``(SearchResults, outputs)`` of the runner's experiment directory ``run_dir`` (the local
+    runner's or a MOP run's): the stored trials and status, and ``outputs(trial, *parts)``, where
+    a trial's files are. ``manifest``: the Experiment, default the one stored there."""
+    from latticenas.aggregate import SearchResults
+    from latticenas.runner.workspace import open_for_status
+
     workspace, store, experiment = open_for_status(run_dir)
     try:
         row = store.experiment() or {}
@@ -337,7 +359,7 @@ def _run_local(manifest: Mapping[str, Any], manifest_path: Path, run_dir: Path, 
     status = str(row.get("status") or ("Succeeded" if code == 0 else "Failed"))
     if row.get("reason"):
         status += f" ({row['reason']})"
-    results = SearchResults(manifest=manifest, trials=trials, backend="local", status=status)
+    results = SearchResults(manifest=manifest or experiment.manifest, trials=trials, backend=backend, status=status)
 
     def outputs(trial: str, *parts: str) -> str:
         return str(workspace.output_dir(trial).joinpath(*parts))

@@ -187,17 +187,19 @@ def search(prepared: PreparedData, *, search_space: str, work_dir: str | Path, a
            trial_output_root: str = _DEFAULTS.trial_output_root,
            trial_service_account: str = _DEFAULTS.trial_service_account,
            search_timeout_s: int = _DEFAULTS.search_timeout_s, time_budget: str = _DEFAULTS.time_budget,
+           mop_scheduler: str = _DEFAULTS.mop_scheduler, mop_partitions: int = _DEFAULTS.mop_partitions,
            run_id: str = "") -> SearchOutcome:
     """Search ``search_space`` (YAML text, a path or ``gs://`` URI) on the prepared train and
     validation rows (:func:`latticenas.pipeline.search.run_search`); ``max_trials``,
     ``parallel_trials`` (0: the space's), ``epochs`` and ``networks_per_trial`` (None: the
-    space's) set the budget. ``work_dir`` gets the Experiment (and a local search's runs)."""
+    space's) set the budget. ``work_dir`` gets the Experiment (and a local or mop search's runs)."""
     overrides = {name: value for name, value in (("epochs", epochs), (NETWORKS, networks_per_trial)) if value is not None}
     return run_search(prepared, backend=search_backend, search_space=search_space, algorithm=algorithm,
                       max_trials=max_trials, parallel_trials=parallel_trials, accelerator=accelerator,
                       work_dir=work_dir, namespace=katib_namespace, trial_output_root=trial_output_root,
                       service_account=trial_service_account, run_id=run_id, timeout_s=search_timeout_s,
-                      time_budget=time_budget or None, overrides=overrides)
+                      time_budget=time_budget or None, overrides=overrides, mop_scheduler=mop_scheduler,
+                      mop_partitions=mop_partitions)
 
 
 def aggregate(prepared: PreparedData, searched: SearchOutcome, directory: str | Path) -> Aggregated:
