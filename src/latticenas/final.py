@@ -166,8 +166,11 @@ def build_final(
         val_metrics=ensemble_metrics if use_ensemble else single_metrics,
         best_trial=best.name, best_trial_val_metrics=single_metrics,
     )
-    final = _with_test(final, dataset, best)
-    final = _with_importance(final, dataset)
+    from latticenas.predict import Predictor
+
+    written = Predictor.load(final.directory)  # the written model, loaded once as a user loads it
+    final = _with_test(final, dataset, best, written)
+    final = _with_importance(final, dataset, written)
     if baseline:
         final = _with_baseline(final, dataset, config)
     final = FinalModel(**{**final.__dict__, "seconds": round(time.perf_counter() - started, 3)})
@@ -249,13 +252,13 @@ def _local_copy(uri: str, tmp: str, i: int) -> str:
     return str(path)
 
 
-def _with_test(final: FinalModel, dataset: Dataset, best: Candidate) -> FinalModel:
+def _with_test(final: FinalModel, dataset: Dataset, best: Candidate, written) -> FinalModel:
     if dataset.test.empty:
         return final
     from latticenas.predict import Predictor
 
     y_test = truth(dataset.test, dataset.schema)
-    test = _all_metrics(dataset.schema, y_test, Predictor.load(final.directory).predict(dataset.test))
+    test = _all_metrics(dataset.schema, y_test, written.predict(dataset.test))
     best_test = test
     if final.kind == "ensemble":
         with tempfile.TemporaryDirectory() as tmp:
@@ -265,12 +268,10 @@ def _with_test(final: FinalModel, dataset: Dataset, best: Candidate) -> FinalMod
     return FinalModel(**{**final.__dict__, "test_metrics": test, "best_trial_test_metrics": best_test})
 
 
-def _with_importance(final: FinalModel, dataset: Dataset) -> FinalModel:
-    """Permutation importance of the written final model on the validation rows, stored in
-    the record and as ``importance.*`` files beside the model."""
-    from latticenas.predict import Predictor
-
-    importance = model_importance(Predictor.load(final.directory), dataset.val, final.metric)
+def _with_importance(final: FinalModel, dataset: Dataset, written) -> FinalModel:
+    """Permutation importance of the written final model (``written``, its Predictor) on the
+    validation rows, stored in the record and as ``importance.*`` files beside the model."""
+    importance = model_importance(written, dataset.val, final.metric)
     write_importance(importance, final.directory)
     return FinalModel(**{**final.__dict__, "importance": importance.to_dict()})
 
