@@ -61,6 +61,13 @@ def test_trial_process_reports_katib_metrics_and_writes_artifacts(regression_csv
     assert np.isfinite(predictions["prediction"]).all()
     assert predictions["prediction"].between(frame.price.min() * 0.3, frame.price.max() * 2).all()
 
+    # val_predictions.csv (from the encoded rows) is what the saved trial model predicts for those rows
+    from latticenas import artifacts as layout
+
+    rows, recorded = layout.read_val_predictions((out / layout.VAL_PREDICTIONS).read_text())
+    served = Predictor.load(out / "best").predict(frame.loc[rows])
+    np.testing.assert_allclose(np.ravel(recorded), np.ravel(served), rtol=1e-4)
+
 
 def test_classification_trial_in_process(tmp_path, capsys):
     path = tmp_path / "c.csv"

@@ -255,11 +255,21 @@ def validation_loss(data: Prepared, raw: np.ndarray) -> float:
     return float(keras.ops.convert_to_numpy(loss(data.y_val, raw)))
 
 
+def original_units(data: Prepared, raw: np.ndarray) -> np.ndarray:
+    """What the serving model outputs for the body's outputs ``raw``: the target in its own units
+    (regression), or the class probabilities."""
+    return data.transform.inverse(raw) if data.schema.task is Task.REGRESSION else raw
+
+
 def metrics_of(data: Prepared, raw: np.ndarray) -> dict[str, float]:
     """Validation metrics in original units of the body's outputs ``raw`` (training encoding)."""
-    if data.schema.task is Task.REGRESSION:
-        raw = data.transform.inverse(raw)
-    return task_metrics(data.schema.task, data.y_val_raw, raw, len(data.schema.classes or ()))
+    return task_metrics(data.schema.task, data.y_val_raw, original_units(data, raw), len(data.schema.classes or ()))
+
+
+def val_predictions(network: Network, data: Prepared) -> np.ndarray:
+    """The network's validation predictions as its serving model gives them (to float32
+    rounding), from the encoded rows: no trace of the serving model."""
+    return original_units(data, predict_encoded(network, data))
 
 
 def evaluate_encoded(network: Network, data: Prepared) -> dict[str, float]:

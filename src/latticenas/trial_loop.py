@@ -23,7 +23,7 @@ from latticenas.errors import ParameterError, TrialFailedError
 from latticenas.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS, is_better, task_metrics
 from latticenas.fused import Member, param_estimate, should_fuse, train_fused
 from latticenas.metrics import format_metric_lines
-from latticenas.train import NetworkResult, NetworkStatus, Prepared, prepare, train_network
+from latticenas.train import NetworkResult, NetworkStatus, Prepared, prepare, train_network, val_predictions
 
 log = logging.getLogger("latticenas.trial")
 
@@ -155,35 +155,32 @@ class _Loop:
 
     def choose_model(self, dataset: Dataset) -> None:
         """The trial's model: the mean of its networks or the best one (``trial_ensemble``),
-        saved as ``best/model.keras``; its validation predictions go to ``val_predictions.csv``."""
-        from latticenas.ensemble import fuse, link_for
+        saved as ``best/model.keras``; its validation predictions go to ``val_predictions.csv``.
+        The predictions come from each network's encoded validation rows (the serving models'
+        values to float32 rounding), combined as the fused model combines them."""
+        from latticenas.ensemble import combine, fuse, link_for
 
         best, _ = self.best
         self.model_metrics = dict(best.metrics)
-        predictions = None  # the trial model's, each model predicted once
+        each = [val_predictions(n, self.data) for _, n in self.trained]
+        predictions = each[next(i for i, (r, _) in enumerate(self.trained) if r is best)]
         mode = self.config.params.trial_ensemble
         if mode != "never" and len(self.trained) > 1:
             link = link_for(self.data.schema.task, bool(self.data.transform and self.data.transform.log))
-            fused = fuse([n.serving for _, n in self.trained], [1.0] * len(self.trained), link, name="trial_ensemble")
-            fused_predictions = self._val_predictions(fused)
+            fused_predictions = combine(each, [1.0] * len(each), link)
             metrics = task_metrics(self.data.schema.task, self.data.y_val_raw, fused_predictions,
                                    len(self.data.schema.classes or ()))
             log.info("mean of %d networks: %s %.6g (best network %.6g)", len(self.trained), self.objective,
                      metrics[self.metric], best.metrics[self.metric])
             if mode == "always" or is_better(self.metric, metrics[self.metric], best.metrics[self.metric]):
                 predictions, self.model_metrics, self.ensemble_size = fused_predictions, metrics, len(self.trained)
+                fused = fuse([n.serving for _, n in self.trained], [1.0] * len(self.trained), link,
+                             name="trial_ensemble")
                 self.writer.save_model(fused, layout.BEST, layout.MODEL)
                 self.writer.write_json({"members": [r.network_id for r, _ in self.trained], "link": link,
                                         "metrics": metrics, "best_network": best.to_dict()},
                                        layout.BEST, layout.METRICS)
-        if predictions is None:
-            predictions = self._val_predictions(next(n for r, n in self.trained if r is best).serving)
         self.writer.write_text(layout.val_predictions_csv(dataset.val.index, predictions), layout.VAL_PREDICTIONS)
-
-    def _val_predictions(self, model):
-        from latticenas.arch.keras_builder import as_dataset
-
-        return model.predict(as_dataset(self.data.x_val_raw), verbose=0)
 
     def _report_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
         """Intermediate objective for Katib (and medianstop): the trial's best value so far."""
