@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -266,7 +267,9 @@ def test_a_hyperband_reply_katib_would_reject_is_named_and_ends_the_run(tmp_path
     assert code == 0 and len(trial_rows(tmp_path / "exp")) == 3
     stalled = [line for line in err.splitlines() if line.startswith("warning: the suggestion stalled")]
     assert len(stalled) == 1, err
-    assert "answers 1 assignment(s) to the controller's request for 3" in stalled[0]
+    # the controller asks for min(3, 9 - 3) = 3 when the rung's trials end together, for 2 when one
+    # still runs at that reconcile (trials of parallel workers end a little apart): Katib rejects both
+    assert re.search(r"answers 1 assignment\(s\) to the controller's request for [23]\b", stalled[0]), stalled[0]
     assert "controller rejects the reply" in stalled[0] and "would stay Running" in stalled[0]
 
 
