@@ -30,6 +30,7 @@ from latticenas.arch.keras_builder import as_dataset, build_network
 from latticenas.arch.spec import ArchitectureSpec
 from latticenas.optimizer import build_slots, make_optimizer
 from latticenas.params import ParameterSet
+from latticenas.termination import interrupt_pending
 from latticenas.train import (
     NetworkResult, NetworkStatus, Prepared, _failed, learning_rate, loss_for, metrics_of, predict_validation,
     steps_per_epoch, validation_loss,
@@ -101,6 +102,8 @@ class FusedTrial:
                     self.networks[i] = build_network(m.spec, data.stats, data.schema, data.transform, data.encoder,
                                                      dropout=params.dropout)
                 except Exception as exc:  # a member's own failure must not end the others
+                    if interrupt_pending():  # a stop that TensorFlow turned into an error of its own
+                        raise KeyboardInterrupt from exc
                     self.failures[i] = self._failed(i, NetworkStatus.FAILED, f"{type(exc).__name__}: {exc}")
             if self.networks:
                 self.model = _fused_model(self.networks)
@@ -126,6 +129,8 @@ class FusedTrial:
                 epochs=params.epochs, shuffle=False, callbacks=[tracker], verbose=0,
             )
         except Exception as exc:  # the fused fit itself failed: every member shares that fate
+            if interrupt_pending():  # a stop that TensorFlow turned into an error of its own
+                raise KeyboardInterrupt from exc
             log.warning("fused training failed: %s", exc)
             error = f"{type(exc).__name__}: {exc}"
             return [(self.failures.get(i) or self._failed(i, NetworkStatus.FAILED, error), None)

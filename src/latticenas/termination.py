@@ -32,7 +32,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received: list[int] = []
+    received = _RECEIVED
+    received.clear()
 
     def interrupt(signum, frame) -> None:
         received.append(signum)
@@ -47,6 +48,16 @@ def sigterm_as_interrupt() -> Iterator[None]:
             _exit_now(INTERRUPTED_EXIT)
 
 
+_RECEIVED: list[int] = []  # the SIGTERMs of the running block
+
+
+def interrupt_pending() -> bool:
+    """Whether a SIGTERM has arrived in the running :func:`sigterm_as_interrupt` block. Code that
+    turns a network's exceptions into a failed network asks this first: TensorFlow may deliver
+    the ``KeyboardInterrupt`` raised inside one of its calls as an error of its own."""
+    return bool(_RECEIVED)
+
+
 def _exit_now(code: int) -> None:
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
@@ -55,4 +66,4 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-__all__ = ["INTERRUPTED_EXIT", "sigterm_as_interrupt"]
+__all__ = ["INTERRUPTED_EXIT", "interrupt_pending", "sigterm_as_interrupt"]

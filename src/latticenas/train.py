@@ -28,6 +28,7 @@ from latticenas.evaluation import task_metrics
 from latticenas.features import FeatureStats, TargetTransform, encode_target, model_inputs
 from latticenas.optimizer import build_slots, make_optimizer
 from latticenas.params import ParameterSet
+from latticenas.termination import interrupt_pending
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,8 @@ def train_network(
             compile_network(network, params, data.schema.task, steps_per_epoch(data, params))
         history = fit(network, data, params, seed, on_epoch)
     except Exception as exc:  # a network's own failure must not end the trial
+        if interrupt_pending():  # a stop that TensorFlow turned into an error of its own
+            raise KeyboardInterrupt from exc
         log.warning("network %s failed: %s", network_id, exc)
         return _failed(network_id, spec, NetworkStatus.FAILED, started, error=f"{type(exc).__name__}: {exc}"), None
     losses = history.get("loss", [])
