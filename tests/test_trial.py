@@ -136,3 +136,29 @@ def test_leaking_column_stops_the_process_with_the_column_named(tmp_path):
     assert proc.returncode == 2
     assert "price_copy" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_trial_stopped_in_its_second_network_keeps_the_first_ones_model(regression_csv, tmp_path):
+    """The best network's model is written when the trial's model is chosen, or on the way out
+    (SIGTERM and Ctrl-C arrive as KeyboardInterrupt: latticenas.termination)."""
+    from latticenas.predict import Predictor
+    from latticenas.trial import load_trial_data, parse_config
+    from latticenas.trial_loop import run_trial
+
+    out = tmp_path / "trial"
+    config = parse_config([f"--data={regression_csv}", "--target=price", f"--output-dir={out}", "--fused=off", *QUICK])
+    recorded = []
+
+    def emit(lines: str) -> None:  # metric lines: every epoch's, and one when a network is recorded
+        if (out / "networks" / "m0-t0" / "metrics.json").exists():
+            recorded.append(lines)
+            if len(recorded) == 2:  # the second network's first epoch
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_trial(config, load_trial_data(config), emit=emit)
+    assert not (out / "networks" / "m1-t0" / "metrics.json").exists()
+    best = json.loads((out / "best" / "metrics.json").read_text())
+    assert best["network_id"] == "m0-t0"
+    frame = regression_frame(300).drop(columns=["price"]).head(5)
+    assert np.isfinite(Predictor.load(out / "best").predict_frame(frame)["prediction"]).all()

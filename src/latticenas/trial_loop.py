@@ -62,11 +62,19 @@ def run_trial(config, dataset: Dataset, emit: Callable[[str], None] = print) -> 
                for moity, spec in enumerate(specs)
                for attempt in range(config.params.number_of_tries_per_architecture_moity)]
     width = sum(v.shape[-1] for v in data.x_train.values())
-    if should_fuse(config.fused, len(members), sum(param_estimate(m.spec, width) for m in members), choice.accelerator):
-        loop.train_fused(members)
-    else:
-        for member in members:
-            loop.train(member, total=len(members))
+    try:
+        if should_fuse(config.fused, len(members), sum(param_estimate(m.spec, width) for m in members),
+                       choice.accelerator):
+            loop.train_fused(members)
+        else:
+            for member in members:
+                loop.train(member, total=len(members))
+    except BaseException:  # a stop (SIGTERM, Ctrl-C) or a crash: keep the best network trained so far
+        try:
+            loop.save_best_model()
+        except Exception as exc:  # the stop or the crash is what to report
+            log.warning("could not write the best network's model: %s", exc)
+        raise
     if loop.best is not None:
         loop.choose_model(dataset)
     return loop.finish(dataset)
@@ -103,6 +111,7 @@ class _Loop:
         self.trained: list[tuple[NetworkResult, object]] = []  # succeeded networks, for the ensemble
         self.model_metrics: dict[str, float] = {}  # the trial model's (ensemble or best network)
         self.ensemble_size = 1
+        self._best_network = None  # the best network's, until its model is written (save_best_model)
         self.started = time.perf_counter()
 
     def seed(self, moity: int, attempt: int) -> int:
@@ -150,7 +159,8 @@ class _Loop:
                  result.param_count, result.train_seconds)
         if self.best is None or is_better(self.metric, value, self.best[0].metrics[self.metric]):
             self.best = (result, spec)
-            self._save_best(result, spec, network)
+            self._best_network = network
+            self._save_best(result, spec)
         self.emit(format_metric_lines({self.objective: self.best[0].metrics[self.metric]}))
 
     def choose_model(self, dataset: Dataset) -> None:
@@ -176,10 +186,12 @@ class _Loop:
                 predictions, self.model_metrics, self.ensemble_size = fused_predictions, metrics, len(self.trained)
                 fused = fuse([n.serving for _, n in self.trained], [1.0] * len(self.trained), link,
                              name="trial_ensemble")
+                self._best_network = None  # the ensemble is the trial's model
                 self.writer.save_model(fused, layout.BEST, layout.MODEL)
                 self.writer.write_json({"members": [r.network_id for r, _ in self.trained], "link": link,
                                         "metrics": metrics, "best_network": best.to_dict()},
                                        layout.BEST, layout.METRICS)
+        self.save_best_model()
         self.writer.write_text(layout.val_predictions_csv(dataset.val.index, predictions), layout.VAL_PREDICTIONS)
 
     def _report_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
@@ -190,8 +202,18 @@ class _Loop:
         if running is not None:
             self.emit(format_metric_lines({self.objective: running}))
 
-    def _save_best(self, result: NetworkResult, spec: ArchitectureSpec, network) -> None:
-        self.writer.save_model(network.serving, layout.BEST, layout.MODEL)
+    def save_best_model(self) -> None:
+        """Write the best network's serving model as ``best/model.keras`` unless it is written.
+
+        Written once, when the trial's model is chosen (the ensemble, when it wins, replaces it
+        and it is not written at all), or when the trial is stopped or crashes: a Keras save
+        costs ~0.3 s, a tenth of a small network's training, so a new best network does not
+        write one at once."""
+        network, self._best_network = self._best_network, None
+        if network is not None:
+            self.writer.save_model(network.serving, layout.BEST, layout.MODEL)
+
+    def _save_best(self, result: NetworkResult, spec: ArchitectureSpec) -> None:
         self.writer.write_text(spec.to_json(indent=2), layout.BEST, layout.SPEC)
         self.writer.write_json(result.to_dict(), layout.BEST, layout.METRICS)
         self.writer.write_text(render_svg(spec, title=f"best network {result.network_id}"), layout.BEST, layout.DIAGRAM)
