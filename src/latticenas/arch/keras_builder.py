@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import keras
 
-from latticenas.arch.keras_layers import Gate, ImputeNormalize, InverseTarget, PiecewiseLinear
+from latticenas.arch.keras_layers import Gate, ImputeNormalize, InverseTarget, LatticeBatchNorm, PiecewiseLinear
 from latticenas.arch.spec import ArchitectureSpec, EdgeKind, UnitRef
 from latticenas.data import TableSchema, Task
 from latticenas.features import MAX_ONE_HOT, FeatureStats, TargetTransform, input_name
@@ -155,7 +155,7 @@ def _merge_inputs(spec: ArchitectureSpec, unit: UnitRef, tensors):
         hidden.append(Gate(spec.gate_activation, name=f"gate_{_tag(unit)}_{group}")(_concat(members, f"gate_in_{_tag(unit)}_{group}")))
     if hidden:
         joined = _concat(hidden, f"concat_{_tag(unit)}")
-        raw.append(keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"bn_{_tag(unit)}")(joined))
+        raw.append(LatticeBatchNorm(momentum=BATCH_NORM_MOMENTUM, name=f"bn_{_tag(unit)}")(joined))
     return _concat(raw, f"merge_{_tag(unit)}")
 
 

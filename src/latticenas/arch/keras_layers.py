@@ -7,6 +7,7 @@
   :mod:`latticenas.numeric_encoding`), missing values -> a fitted fill, plus indicators.
 - :class:`InverseTarget`: the regression head's scaled output -> original units, clipped.
 - :class:`Gate`: ``x * act(W x + b)``, the gate applied to a group of lateral inputs.
+- :class:`LatticeBatchNorm`: Keras' BatchNormalization, trained with TensorFlow's fused kernel.
 """
 
 from __future__ import annotations
@@ -159,3 +160,34 @@ class WeightedMean(keras.layers.Layer):
         config = super().get_config()
         config.update(weights=self.member_weights, link=self.link)
         return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LatticeBatchNorm(keras.layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` whose training step is TensorFlow's fused kernel.
+
+    A lattice has a BatchNormalization in every unit; Keras writes each one's training step as
+    ~20 separate ops (moments, normalization, moving averages), and their gradients double
+    that, which is a large part of tracing a new network's training step on a CPU. Here the
+    normalization and its gradient are one op each (``FusedBatchNormV3`` on the rows as a
+    ``[N, 1, 1, C]`` image). Same arithmetic as Keras' layer: the batch's biased variance
+    normalizes the rows and feeds the moving variance (the kernel's own output is Bessel-
+    corrected, so it is scaled back by ``(n - 1) / n``). Inference, masks, renorm, other ranks,
+    float16 inputs and other backends take Keras' own path."""
+
+    def call(self, inputs, training=None, mask=None):
+        if (not (training and self.trainable) or mask is not None or self.renorm or len(inputs.shape) != 2
+                or keras.backend.backend() != "tensorflow" or inputs.dtype != "float32"
+                or not (self.scale and self.center)):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        channels = inputs.shape[-1]
+        outputs, mean, variance, *_ = tf.compat.v1.nn.fused_batch_norm(
+            tf.reshape(inputs, [-1, 1, 1, channels]), scale=self.gamma.value, offset=self.beta.value,
+            epsilon=self.epsilon, is_training=True)
+        rows = tf.cast(tf.shape(inputs)[0], variance.dtype)
+        variance = variance * ((rows - 1.0) / tf.maximum(rows, 1.0))
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return tf.reshape(outputs, [-1, channels])
