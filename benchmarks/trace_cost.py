@@ -8,8 +8,13 @@ measures, in one run and in CPU seconds of this process (robust to other load on
 * ``keras``: Keras' AdamW with the project's settings (cosine schedule, weight decay, clipnorm),
   fitted as Keras does it (the optimizer's variables created inside the first traced call);
 * ``slots``: the same, with the optimizer's variables built before ``fit`` (one trace, not two);
-* ``lattice``: :class:`latticenas.optimizer.LatticeAdamW` (per-step constants once per step);
-* ``lattice+nograppler``: and TensorFlow's graph optimizer off, as the trial does on a CPU.
+* ``step-constants``: :class:`latticenas.optimizer.LatticeAdamW`'s per-step constants computed
+  once per step, with Keras' op-by-op Adam update and clipping (the optimizer as it was first);
+* ``fused-adam``: ``LatticeAdamW`` as it is: TensorFlow's fused Adam kernel, one clipping vector;
+* ``+nograppler``: and TensorFlow's graph optimizer off, as the trial does on a CPU;
+* ``+fused-bn``: and the units' :class:`~latticenas.arch.keras_layers.LatticeBatchNorm` (TensorFlow's
+  fused batch-norm kernel) instead of Keras' BatchNormalization: what a trial trains;
+* ``eager``: the last, run eagerly (``run_eagerly=True``), for scale: no trace at all.
 
 For each: the first epoch, the mean of the next epochs, and the largest difference of the
 trained weights from ``keras`` after all epochs. Each variant runs in its own process.
@@ -28,14 +33,15 @@ import tempfile
 import time
 from pathlib import Path
 
-VARIANTS = ("keras", "slots", "lattice", "lattice+nograppler")
+VARIANTS = ("keras", "slots", "step-constants", "fused-adam", "+nograppler", "+fused-bn", "eager")
 
 
 def measure(variant: str, epochs: int, weights_path: str) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    if variant.endswith("nograppler"):
+    rank = VARIANTS.index(variant)
+    if rank >= VARIANTS.index("+nograppler"):
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     import keras
     import numpy as np
@@ -45,10 +51,11 @@ def measure(variant: str, epochs: int, weights_path: str) -> dict:
     from fused_throughput import ORIGINAL
 
     from latticenas.arch import sample_architectures
+    from latticenas.arch import keras_builder
     from latticenas.arch.keras_builder import as_dataset, build_network
     from latticenas.data import load_dataset
     from latticenas.datasets import example_path
-    from latticenas.optimizer import CLIPNORM, build_slots, make_optimizer
+    from latticenas.optimizer import CLIPNORM, LatticeAdamW, build_slots, make_optimizer
     from latticenas.params import ParameterSet
     from latticenas.train import learning_rate, steps_per_epoch
 
@@ -62,14 +69,34 @@ def measure(variant: str, epochs: int, weights_path: str) -> dict:
     data = prepare(dataset, None, params.numeric_encoding)
     specs = sample_architectures(params, output_size=1, final_activation="linear")
     spec = max(specs, key=lambda s: len(s.edges))
+    if rank < VARIANTS.index("+fused-bn"):
+        keras_builder.LatticeBatchNorm = keras.layers.BatchNormalization  # Keras' own layer in the units
     keras.utils.set_random_seed(0)
     network = build_network(spec, data.stats, data.schema, data.transform, data.encoder, dropout=params.dropout)
     schedule = learning_rate(params, steps_per_epoch(data, params))
     if variant in ("keras", "slots"):
         optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=params.weight_decay, clipnorm=CLIPNORM)
+    elif variant == "step-constants":
+        class StepConstants(LatticeAdamW):  # Keras' op-by-op update and clipping, shared constants
+            _clip_gradients = keras.optimizers.AdamW._clip_gradients
+            _backend_update_step = keras.optimizers.AdamW._backend_update_step
+
+            def update_step(self, gradient, variable, learning_rate):
+                step = self._constants(variable.dtype)
+                alpha = step.lr * keras.ops.sqrt(1 - step.beta_2_power) / (1 - step.beta_1_power)
+                gradient = keras.ops.cast(gradient, variable.dtype)
+                m = self._momentums[self._get_variable_index(variable)]
+                v = self._velocities[self._get_variable_index(variable)]
+                self.assign_add(m, keras.ops.multiply(keras.ops.subtract(gradient, m), 1 - self.beta_1))
+                self.assign_add(v, keras.ops.multiply(keras.ops.subtract(keras.ops.square(gradient), v), 1 - self.beta_2))
+                self.assign_sub(variable, keras.ops.divide(keras.ops.multiply(m, alpha),
+                                                           keras.ops.add(keras.ops.sqrt(v), self.epsilon)))
+
+        optimizer = StepConstants(learning_rate=schedule, weight_decay=params.weight_decay, clipnorm=CLIPNORM)
     else:
         optimizer = make_optimizer(schedule, params.weight_decay)
-    network.core.compile(optimizer=optimizer, loss="mean_squared_error", jit_compile=False)
+    network.core.compile(optimizer=optimizer, loss="mean_squared_error", jit_compile=False,
+                         run_eagerly=variant == "eager")
     if variant != "keras":
         build_slots(network.core)
     train = as_dataset(data.x_train, data.y_train, batch_size=params.batch_size, shuffle_seed=0)
