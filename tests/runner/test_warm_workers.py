@@ -93,6 +93,29 @@ def test_a_crashing_program_keeps_its_traceback_and_gets_a_fresh_worker(tmp_path
     assert pids[0] == pids[1] != pids[2]  # the worker that ran the crash was not reused
 
 
+def test_a_trials_garbage_is_collected_before_the_next_trial(tmp_path, monkeypatch):
+    """The worker freezes what it preloaded (gc.freeze) so that collections are cheap; what a
+    trial leaves behind, cycles included, is still collected between trials."""
+    script = tmp_path / "cycle.py"
+    script.write_text(
+        "import gc, sys, weakref\n"
+        "class Node: pass\n"
+        "probe = sys.modules.setdefault('latticenas_test_probe', type(sys)('latticenas_test_probe'))\n"
+        "ref = getattr(probe, 'ref', None)\n"
+        "print(f'alive={int(ref is not None and ref() is not None)} frozen={int(gc.get_freeze_count() > 0)}', flush=True)\n"
+        "a, b = Node(), Node()\n"
+        "a.other, b.other = b, a  # a cycle: only the collector frees it\n"
+        "probe.ref = weakref.ref(a)\n")
+    monkeypatch.setenv(HOSTS_ENV, str(script))
+    collector = lambda: MetricCollector([r"(\w+)=(\d+)"], ["alive", "frozen"])  # noqa: E731
+    with WarmPool() as pool:
+        runs = [pool.run_trial(TrialCommand((sys.executable, str(script))), tmp_path / f"{i}.txt", collector(), "alive")
+                for i in range(2)]
+    assert [r.exit_code for r in runs] == [0, 0]
+    assert runs[1].metrics["frozen"] == (1.0,)  # the preloaded objects are out of the collector's sight
+    assert runs[1].metrics["alive"] == (0.0,)  # the first trial's cycle did not outlive it
+
+
 @pytest.mark.slow
 def test_the_trial_program_gives_the_same_trials_warm_as_in_processes(tmp_path):
     """Two real trials (TensorFlow) in one warm worker, after one another, against two trial

@@ -93,6 +93,10 @@ class _Interruptible:
 
 def serve(host: str) -> int:
     preload(host)
+    # TensorFlow and Keras leave ~400k objects that live as long as the worker: out of the
+    # collector's sight, a full collection (each trial's clean-up, and the automatic ones while
+    # it traces) takes milliseconds, not ~0.4 s. Later objects are collected as usual.
+    gc.freeze()
     interrupt = _Interruptible()
     _say(READY, str(os.getpid()))
     base_env, base_cwd = dict(os.environ), os.getcwd()
@@ -140,8 +144,9 @@ def _restore(env: dict[str, str], cwd: str, signals: dict) -> None:
         signal.signal(sig, handler)
     keras = sys.modules.get("keras")
     if keras is not None:
-        keras.backend.clear_session()
-    gc.collect()
+        keras.backend.clear_session()  # which ends with gc.collect() (free_memory=True): not twice
+    else:
+        gc.collect()
 
 
 def _say(marker: str, text: str) -> None:
