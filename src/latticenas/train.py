@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Callable
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from latticenas.arch.keras_builder import Network, as_dataset, build_encoder, build_network, encode
 from latticenas.arch.spec import ArchitectureSpec
-from latticenas.data import Dataset, TableSchema, Task
+from latticenas.data import Dataset, TableSchema, Task, cache
 from latticenas.evaluation import task_metrics
 from latticenas.features import FeatureStats, TargetTransform, encode_target, model_inputs
 from latticenas.optimizer import build_slots, make_optimizer
@@ -77,6 +77,28 @@ def prepare(dataset: Dataset, log_target: bool | None = None, numeric_encoding: 
         y_val_raw=y_val_raw,
         x_val_raw=x_val_raw,
     )
+
+
+def prepare_cached(dataset: Dataset, log_target: bool | None = None, numeric_encoding: str = "standard") -> Prepared:
+    """:func:`prepare`, through a warm worker's data cache (:mod:`latticenas.data.cache`): the
+    next trial on the same table with the same encoding options reuses the fitted statistics
+    and the encoded arrays (made read-only) and builds only its own encoder, a Keras model that
+    must not outlive the trial's Keras session."""
+    data_cache = cache.enabled()
+    if data_cache is None:
+        return prepare(dataset, log_target, numeric_encoding)
+
+    built: dict[str, Prepared] = {}
+
+    def compute() -> Prepared:  # this trial's, with its encoder; the cache keeps it without
+        data = built["data"] = prepare(dataset, log_target, numeric_encoding)
+        for array in (*data.x_train.values(), *data.x_val.values(), *data.x_val_raw.values(),
+                      data.y_train, data.y_val, data.y_val_raw):
+            array.setflags(write=False)
+        return replace(data, encoder=None)
+
+    kept = data_cache.derived(dataset, ("prepare", log_target, numeric_encoding), compute)
+    return built.get("data") or replace(kept, encoder=build_encoder(kept.stats))
 
 
 @dataclass(frozen=True)

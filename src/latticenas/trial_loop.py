@@ -23,7 +23,7 @@ from latticenas.errors import ParameterError, TrialFailedError
 from latticenas.evaluation import CLASSIFICATION_METRICS, REGRESSION_METRICS, is_better, task_metrics
 from latticenas.fused import Member, param_estimate, should_fuse, train_fused
 from latticenas.metrics import format_metric_lines
-from latticenas.train import NetworkResult, NetworkStatus, Prepared, prepare, train_network, val_predictions
+from latticenas.train import NetworkResult, NetworkStatus, Prepared, prepare_cached, train_network, val_predictions
 
 log = logging.getLogger("latticenas.trial")
 
@@ -52,7 +52,7 @@ def run_trial(config, dataset: Dataset, emit: Callable[[str], None] = print) -> 
     choice = pick_strategy()
     configure_graph_optimizer(choice)
     log.info("distribution strategy: %s", choice.description)
-    data = prepare(dataset, config.log_target, config.params.numeric_encoding)
+    data = prepare_cached(dataset, config.log_target, config.params.numeric_encoding)
     specs = sample_architectures(
         config.params, output_size=dataset.schema.output_size,
         final_activation=config.params.final_activation or FINAL_ACTIVATION[dataset.schema.task],

@@ -11,7 +11,9 @@ keeps one checked, split :class:`~latticenas.data.Dataset`, keyed by
 
 Each hit is a copy (the frames are copied), so a trial cannot change what the next one gets.
 One entry only, dropped before a different table is read, so a worker holds at most one table
-beyond the running trial's. ``gs://`` inputs and directories are not cached (their content is
+beyond the running trial's. :meth:`DataCache.derived` keeps what a trial computes from the
+table alone beside it (the fitted encoding and the encoded arrays, keyed by the encoding
+options: :func:`latticenas.train.prepare_cached`), dropped with it. ``gs://`` inputs and directories are not cached (their content is
 not one local file). A one-shot trial process has no cache: :func:`enabled` is off unless a
 worker turns it on.
 """
@@ -37,6 +39,8 @@ class DataCache:
     def __init__(self) -> None:
         self._key: tuple | None = None
         self._dataset: Dataset | None = None
+        self._issued: Dataset | None = None  # the copy the last load returned
+        self._derived: dict[tuple, object] = {}  # values computed from the cached table
         self.hits = 0
         self.misses = 0
 
@@ -47,13 +51,27 @@ class DataCache:
         if key is not None and key == self._key:
             self.hits += 1
             log.info("data: the same table as this worker's last trial, reused (%s)", path)
-            return _copy(self._dataset)
-        self._key = self._dataset = None  # the old table goes before the new one is read
+            self._issued = _copy(self._dataset)
+            return self._issued
+        self._key = self._dataset = self._issued = None  # the old table goes before the new one is read
+        self._derived.clear()
         dataset = read()
         self.misses += 1
         if key is not None:
-            self._key, self._dataset = key, _copy(dataset)
+            self._key, self._dataset, self._issued = key, _copy(dataset), dataset
         return dataset
+
+    def derived(self, dataset: Dataset, options: tuple, compute: Callable[[], object]) -> object:
+        """``compute()``, a value made from ``dataset`` with ``options`` alone, kept for the next
+        trial on the same table with the same options. Only for the dataset the last
+        :meth:`load` returned; kept as long as that table is (a value must not be changed)."""
+        if dataset is not self._issued or self._key is None:
+            return compute()
+        if options not in self._derived:
+            self._derived[options] = compute()
+        else:
+            log.info("data: the encoded table of this worker's last trial, reused")
+        return self._derived[options]
 
 
 def _key(path: str, options: tuple) -> tuple | None:
