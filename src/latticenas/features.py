@@ -63,6 +63,16 @@ class FeatureStats:
             knots = tuple((xs, ys) for _, xs, ys in fitted)
         return cls(numeric, means, scales, has_missing, categorical, vocabularies, encoding, fills, knots)
 
+    @classmethod
+    def combine(cls, parts: list[FeatureStats]) -> FeatureStats:
+        """The statistics of the union of ``parts``' columns, each fitted on the same rows and one
+        encoding (every statistic is per column: a table larger than memory is fitted column by
+        column, :mod:`latticenas.mop.streamed`)."""
+        encoding = parts[0].encoding if parts else "standard"
+        joined = {name: tuple(v for p in parts for v in getattr(p, name))
+                  for name in ("numeric", "means", "scales", "has_missing", "categorical", "vocabularies", "fills", "knots")}
+        return cls(**joined, encoding=encoding)
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["vocabularies"] = [list(v) for v in self.vocabularies]

@@ -155,15 +155,29 @@ def resolve_data_uri(uri: str) -> str:
     return example_path(uri[len(EXAMPLE_SCHEME):])
 
 
+def data_options(config: TrialConfig) -> dict:
+    """The loading options of the trial's table (:func:`latticenas.data.load_dataset`'s keywords)."""
+    return {"target": config.target, "task": config.task, "drop_columns": config.drop_columns,
+            "val_fraction": config.val_fraction, "test_fraction": config.test_fraction,
+            "allow_leakage": config.allow_leakage, "infinite": config.params.infinite_values}
+
+
+def stream_trial_data(config: TrialConfig, *, chunk_rows: int | None = None, workdir=None):
+    """The trial's table checked and split as :func:`load_trial_data` would, but read in chunks and
+    staged on disk under ``workdir`` (:func:`latticenas.data.streamed.stream_dataset`; close it)."""
+    from latticenas.data.chunks import CHUNK_ROWS
+    from latticenas.data.streamed import stream_dataset
+
+    return stream_dataset(resolve_data_uri(config.data), **data_options(config),
+                          chunk_rows=chunk_rows or CHUNK_ROWS, workdir=workdir)
+
+
 def load_trial_data(config: TrialConfig, memory_bytes: int | None = None):
     """The trial's checked, split table; the memory bound checked again now that the input's
     width (at least one column a feature) is known, still before TensorFlow loads."""
     from latticenas.data import cache, load_dataset
 
-    uri = resolve_data_uri(config.data)
-    options = {"target": config.target, "task": config.task, "drop_columns": config.drop_columns,
-               "val_fraction": config.val_fraction, "test_fraction": config.test_fraction,
-               "allow_leakage": config.allow_leakage, "infinite": config.params.infinite_values}
+    uri, options = resolve_data_uri(config.data), data_options(config)
     data_cache = cache.enabled()  # a warm worker's: the last trial's table, by content and options
     if data_cache is None:
         dataset = load_dataset(uri, **options)

@@ -64,7 +64,7 @@ def load_dataset(
     check_leakage(rows, schema, allow=tuple(allow_leakage))
     kept = rows[[c for c in rows.columns if c == target or c in set(schema.feature_names)]]
     split = hash_split(kept, val_fraction=val_fraction, test_fraction=test_fraction)
-    _check_parts(split.train, split.val, split.test, val_fraction, test_fraction, len(kept))
+    check_parts((len(split.train), len(split.val), len(split.test)), val_fraction, test_fraction)
     return Dataset(
         schema=schema, train=split.train, val=split.val, test=split.test, source_uri=str(uri)
     )
@@ -74,46 +74,50 @@ def _infinite_as_missing(rows: pd.DataFrame, schema: TableSchema) -> pd.DataFram
     """``rows`` with every +-inf of a numeric feature made missing (a target's stays)."""
     rows = rows.copy()
     for name in schema.numeric:
-        values = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype="float64")
-        rows[name] = rows[name].mask(np.isinf(values))
+        rows[name] = infinite_as_missing(rows[name])
     return rows
 
 
+def infinite_as_missing(column: pd.Series) -> pd.Series:
+    """A numeric feature with its +-inf values made missing (``infinite="missing"``)."""
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64")
+    return column.mask(np.isinf(values))
+
+
+def finite_columns(schema: TableSchema) -> tuple[str, ...]:
+    """The columns that must hold no +-inf, in the order they are checked: the numeric features,
+    then a regression target."""
+    return (*schema.numeric, *((schema.target,) if schema.task is Task.REGRESSION else ()))
+
+
 def _check_finite(rows: pd.DataFrame, schema: TableSchema) -> None:
-    """DataError naming the first numeric column (or a regression target) holding +-inf: its
-    statistics would be meaningless, so it is refused, as scikit-learn does."""
-    target = (schema.target,) if schema.task is Task.REGRESSION else ()
-    for name in (*schema.numeric, *target):
-        values = pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype="float64")
-        infinite = np.flatnonzero(np.isinf(values))
-        if not infinite.size:
-            continue
-        where = ", ".join(str(rows.index[i] + 1) for i in infinite[:5]) + (" ..." if infinite.size > 5 else "")
-        fix = ("remove or fix those rows" if name == schema.target else
-               f"replace them with numbers or empty cells (missing values are handled), set infinite_values=missing "
-               f"to treat them as missing, or drop the column with --drop-columns={name}")
-        kind = "target" if name == schema.target else "numeric column"
-        raise DataError(f"{kind} {name!r} has infinite values in {infinite.size} row(s) (data row {where}): {fix}")
+    for name in finite_columns(schema):
+        check_finite(rows[name], schema)
 
 
-def _check_parts(
-    train: pd.DataFrame,
-    val: pd.DataFrame,
-    test: pd.DataFrame,
-    val_fraction: float,
-    test_fraction: float,
-    n: int,
-) -> None:
-    """DataError when a part that should have rows has none."""
-    wanted = (
-        ("train", train, 1.0),
-        ("validation", val, val_fraction),
-        ("test", test, test_fraction),
-    )
-    empty = [name for name, part, fraction in wanted if fraction > 0 and part.empty]
+def check_finite(column: pd.Series, schema: TableSchema) -> None:
+    """DataError when ``column`` (a numeric feature or a regression target; its index the table's)
+    holds +-inf: its statistics would be meaningless, so it is refused, as scikit-learn does."""
+    name = column.name
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64")
+    infinite = np.flatnonzero(np.isinf(values))
+    if not infinite.size:
+        return
+    where = ", ".join(str(column.index[i] + 1) for i in infinite[:5]) + (" ..." if infinite.size > 5 else "")
+    fix = ("remove or fix those rows" if name == schema.target else
+           f"replace them with numbers or empty cells (missing values are handled), set infinite_values=missing "
+           f"to treat them as missing, or drop the column with --drop-columns={name}")
+    kind = "target" if name == schema.target else "numeric column"
+    raise DataError(f"{kind} {name!r} has infinite values in {infinite.size} row(s) (data row {where}): {fix}")
+
+
+def check_parts(counts: tuple[int, int, int], val_fraction: float, test_fraction: float) -> None:
+    """DataError when a part that should have rows has none (``counts``: train, validation, test rows)."""
+    wanted = (("train", 1.0), ("validation", val_fraction), ("test", test_fraction))
+    empty = [name for (name, fraction), n in zip(wanted, counts) if fraction > 0 and n == 0]
     if empty:
         raise DataError(
-            f"too few rows ({n}) to split: the {' and '.join(empty)} part is empty; "
+            f"too few rows ({sum(counts)}) to split: the {' and '.join(empty)} part is empty; "
             "use a larger table or change --val-fraction/--test-fraction"
         )
 

@@ -20,10 +20,12 @@ variable ``STORAGE_EMULATOR_HOST`` is set (for example ``http://127.0.0.1:9023``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,12 +133,17 @@ def read_bytes(uri: str) -> bytes:
     uri = str(uri)
     if is_gcs_uri(uri):
         return _on_gcs_blob(uri, lambda blob: blob.download_as_bytes())
+    return local_file(uri).read_bytes()
+
+
+def local_file(uri: str) -> Path:
+    """The local file at ``uri``; DataError when it is not there or is a directory."""
     path = Path(uri)
     if not path.exists():
         raise DataError(f"file {uri} does not exist: check the path")
     if path.is_dir():
         raise DataError(f"{uri} is a directory, not a file: pass the path of a file")
-    return path.read_bytes()
+    return path
 
 
 def write_bytes(uri: str, data: bytes) -> None:
@@ -149,6 +156,18 @@ def write_bytes(uri: str, data: bytes) -> None:
     with storage_faults(uri):  # a full disk or a read-only location: one line, not a traceback
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+
+
+def put_file(path: Path, uri: str) -> None:
+    """Move the local file ``path`` to ``uri`` (a local path or a ``gs://`` object, uploaded from
+    the file without reading it into memory)."""
+    uri = str(uri)
+    if is_gcs_uri(uri):
+        _on_gcs_blob(uri, lambda blob: blob.upload_from_filename(str(path)))
+        return
+    with storage_faults(uri):
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), uri)
 
 
 def exists(uri: str) -> bool:
@@ -194,15 +213,24 @@ def read_table(uri: str) -> pd.DataFrame:
     fmt = table_format(uri)
     data = read_bytes(uri)
     if not data or data.isspace():
-        raise DataError(f"data file {uri} is empty: point at a file with a header and rows")
+        raise empty_table(uri)
     df = _parse(uri, fmt, data)
-    if df.shape[1] == 0:
-        raise DataError(f"data file {uri} has no columns: check the file contents")
-    if df.shape[0] == 0:
-        raise DataError(f"data file {uri} has a header but no rows: point at a file with data")
+    check_shape(uri, df.shape[1], df.shape[0])
     df.columns = [str(c) for c in df.columns]
     _check_unique_names(uri, list(df.columns))  # Parquet, or names alike only as text (1 and "1")
     return df
+
+
+def empty_table(uri: str) -> DataError:
+    return DataError(f"data file {uri} is empty: point at a file with a header and rows")
+
+
+def check_shape(uri: str, columns: int, rows: int) -> None:
+    """DataError for a table with no column or no row."""
+    if columns == 0:
+        raise DataError(f"data file {uri} has no columns: check the file contents")
+    if rows == 0:
+        raise DataError(f"data file {uri} has a header but no rows: point at a file with data")
 
 
 def _check_unique_names(uri: str, names: list) -> None:
@@ -219,19 +247,29 @@ def _check_unique_names(uri: str, names: list) -> None:
 def _parse(uri: str, fmt: str, data: bytes) -> pd.DataFrame:
     """Parse bytes as CSV or Parquet; DataError when they are not."""
     buffer = io.BytesIO(data)
-    try:
+    with parse_errors(uri, fmt):
         if fmt == "parquet":
             return pd.read_parquet(buffer)
         compression = "gzip" if uri.lower().endswith(".gz") else None
-        _check_unique_names(uri, pd.read_csv(io.BytesIO(data), compression=compression, header=None, nrows=1,
-                                             dtype=str, keep_default_na=False).iloc[0].tolist())
+        check_csv_header(uri, io.BytesIO(data), compression)
         return pd.read_csv(buffer, compression=compression)
+
+
+def check_csv_header(uri: str, source, compression: str | None) -> None:
+    """DataError for a CSV header that names two columns alike."""
+    header = pd.read_csv(source, compression=compression, header=None, nrows=1, dtype=str, keep_default_na=False)
+    _check_unique_names(uri, header.iloc[0].tolist())
+
+
+@contextlib.contextmanager
+def parse_errors(uri: str, fmt: str):
+    """A parser's errors as one DataError line naming ``uri`` and its format."""
+    try:
+        yield
     except DataError:
         raise
     except pd.errors.EmptyDataError as exc:
-        raise DataError(
-            f"data file {uri} is empty: point at a file with a header and rows"
-        ) from exc
+        raise empty_table(uri) from exc
     except Exception as exc:  # parsers raise many types (ArrowInvalid, ParserError, OSError...)
         raise DataError(
             f"cannot parse {uri} as {fmt.upper()}: {_first_line(exc)} (check the file format)"

@@ -16,7 +16,7 @@ with one LeakageError naming every such column and the fix.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -43,14 +43,22 @@ def check_leakage(df: pd.DataFrame, schema: TableSchema, allow: Iterable[str] = 
 
     ``allow`` naming a column absent from ``df`` raises DataError.
     """
-    allowed = set(allow)
-    absent = sorted(allowed - set(map(str, df.columns)))
+    check_allowed(list(df.columns), allow)
+    raise_leaks(find_leaks(df, schema, allow))
+
+
+def check_allowed(columns: list, allow: Iterable[str]) -> None:
+    """DataError when ``allow`` names a column not among ``columns``."""
+    absent = sorted(set(allow) - set(map(str, columns)))
     if absent:
         raise DataError(
             f"--allow-leakage names columns not in the data: {', '.join(map(repr, absent))}; "
             "check the spelling"
         )
-    leaks = find_leaks(df, schema, allowed)
+
+
+def raise_leaks(leaks: list[Leak]) -> None:
+    """One LeakageError naming every leaking column and the fix (nothing when there is none)."""
     if leaks:
         names = ",".join(leak.column for leak in leaks)
         detail = "; ".join(f"{leak.column!r} {leak.reason}" for leak in leaks)
@@ -62,36 +70,43 @@ def check_leakage(df: pd.DataFrame, schema: TableSchema, allow: Iterable[str] = 
 
 def find_leaks(df: pd.DataFrame, schema: TableSchema, allow: Iterable[str] = ()) -> list[Leak]:
     """Every feature of ``schema`` not in ``allow`` that reproduces the target, in table order."""
-    allowed = set(allow)
     rows = drop_missing_target(df, schema.target)
-    if rows.empty:
+    return leaks_by_column(rows[schema.target], lambda name: rows[name], schema, allow)
+
+
+def leaks_by_column(target: pd.Series, column: Callable[[str], pd.Series], schema: TableSchema,
+                    allow: Iterable[str] = ()) -> list[Leak]:
+    """:func:`find_leaks` on a table read one column at a time: ``target`` on the rows that have
+    one and ``column(name)`` a feature on the same rows (one feature in memory at a time)."""
+    allowed = set(allow)
+    if target.empty:
         return []
-    target_text = canonical_strings(rows[schema.target])
+    target_text = canonical_strings(target)
     leaks = []
     for info in schema.features:
         if info.name in allowed or info.name == schema.target:
             continue
-        reason = _leak_reason(rows, info.name, info.kind, schema, target_text)
+        reason = _leak_reason(column(info.name), target, info.kind, schema, target_text)
         if reason:
             leaks.append(Leak(info.name, reason))
     return leaks
 
 
 def _leak_reason(
-    rows: pd.DataFrame, name: str, kind: ColumnKind, schema: TableSchema, target_text: pd.Series
+    feature: pd.Series, target: pd.Series, kind: ColumnKind, schema: TableSchema, target_text: pd.Series
 ) -> str | None:
-    """Why feature ``name`` leaks the target, or None when it does not."""
-    present = rows[name].notna()
+    """Why ``feature`` leaks the target, or None when it does not."""
+    present = feature.notna()
     if present.mean() < MIN_COVERAGE:
         return None
-    feature_text = canonical_strings(rows.loc[present, name])
+    feature_text = canonical_strings(feature.loc[present])
     if feature_text.equals(target_text.loc[present]):
         return "is a copy of the target"
     if len(feature_text) < MIN_ROWS:
         return None
     if schema.task is Task.REGRESSION:
         if kind is ColumnKind.NUMERIC:
-            return _correlated(rows.loc[present, name], rows.loc[present, schema.target])
+            return _correlated(feature.loc[present], target.loc[present])
         return None
     if _one_to_one(feature_text, target_text.loc[present], len(schema.classes or ())):
         return "maps one-to-one onto the classes"

@@ -19,7 +19,7 @@ Rows whose target is missing take no part: statistics are computed without them,
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -181,35 +181,53 @@ def infer_schema(
     dropped column is absent, the target is entirely missing, a classification target has a
     single class, or the requested task does not fit the target.
     """
-    drop = _check_columns(df, target, tuple(drop_columns))
-    requested = parse_task(task)
+    drop = check_columns(list(df.columns), target, tuple(drop_columns))
     present = drop_missing_target(df, target)
-    if present.empty:
+    return schema_of_columns(list(df.columns), lambda name: present[name], target, task=task, drop=drop)
+
+
+def schema_of_columns(
+    columns: list[str],
+    column: Callable[[str], pd.Series],
+    target: str,
+    task: Task | str | None = None,
+    drop: Iterable[str] = (),
+) -> TableSchema:
+    """The schema :func:`infer_schema` infers, from a table read one column at a time.
+
+    ``columns`` are the table's column names (already checked, e.g. by :func:`check_columns`)
+    and ``column(name)`` that column's values on the rows whose target is present, so a table
+    larger than memory can be inferred column by column (:mod:`latticenas.data.streamed`).
+    """
+    requested = parse_task(task)
+    y = column(target)
+    if y.empty:
         raise DataError(
             f"target column {target!r} has no values (all missing): choose another --target"
         )
-    y = present[target]
     resolved = _resolve_task(y, requested, target)
     classes = None if resolved is Task.REGRESSION else tuple(sorted(set(canonical_strings(y))))
-    names = [c for c in df.columns if c != target and c not in drop]
+    drop = set(drop)
+    names = [c for c in columns if c != target and c not in drop]
     if not names:
         raise DataError(f"no feature columns left besides target {target!r}: keep some columns")
-    features = tuple(_column_info(present[c], c) for c in names)
+    features = tuple(_column_info(column(c), c) for c in names)
     return TableSchema(features=features, target=target, task=resolved, classes=classes)
 
 
-def _check_columns(df: pd.DataFrame, target: str, drop: tuple[str, ...]) -> set[str]:
-    """Validate column names, target and drop list; returns the drop set."""
-    bad = [c for c in df.columns if not isinstance(c, str)]
+def check_columns(columns: list, target: str, drop: Iterable[str] = ()) -> set[str]:
+    """Validate the column names, target and drop list (before any value is read); the drop set."""
+    drop = tuple(drop)
+    bad = [c for c in columns if not isinstance(c, str)]
     if bad:
         raise DataError(f"column names must be strings, got {bad[:3]!r}: rename the columns")
-    if target not in df.columns:
-        raise DataError(f"target column {target!r} not found: {_suggest(target, df.columns)}")
-    absent = [c for c in drop if c not in df.columns]
+    if target not in columns:
+        raise DataError(f"target column {target!r} not found: {_suggest(target, columns)}")
+    absent = [c for c in drop if c not in columns]
     if absent:
         raise DataError(
             f"--drop-columns names columns not in the data: {', '.join(map(repr, absent))}; "
-            f"{_suggest(absent[0], df.columns)}"
+            f"{_suggest(absent[0], columns)}"
         )
     if target in drop:
         raise DataError(

@@ -51,6 +51,18 @@ def row_positions(df: pd.DataFrame, salt: str = DEFAULT_SALT) -> np.ndarray:
     return ints / float(2**53)
 
 
+TRAIN, VALIDATION, TEST = 0, 1, 2  # the part codes of :func:`part_codes`
+
+
+def part_codes(positions: np.ndarray, val_fraction: float = 0.15, test_fraction: float = 0.15) -> np.ndarray:
+    """Each row's part (``TRAIN``, ``VALIDATION`` or ``TEST``, int8) from its :func:`row_positions`:
+    a row's part depends on that row alone, so a table can be split chunk by chunk."""
+    codes = np.full(len(positions), TRAIN, dtype=np.int8)
+    codes[positions < test_fraction + val_fraction] = VALIDATION
+    codes[positions < test_fraction] = TEST
+    return codes
+
+
 def hash_split(
     df: pd.DataFrame,
     val_fraction: float = 0.15,
@@ -59,8 +71,5 @@ def hash_split(
 ) -> Split:
     """Split ``df`` into train/val/test by content hash (see the module docstring)."""
     validate_fractions(val_fraction, test_fraction)
-    u = row_positions(df, salt)
-    is_test = u < test_fraction
-    is_val = ~is_test & (u < test_fraction + val_fraction)
-    is_train = ~is_test & ~is_val
-    return Split(train=df.loc[is_train], val=df.loc[is_val], test=df.loc[is_test])
+    codes = part_codes(row_positions(df, salt), val_fraction, test_fraction)
+    return Split(train=df.loc[codes == TRAIN], val=df.loc[codes == VALIDATION], test=df.loc[codes == TEST])
