@@ -44,7 +44,8 @@ def run(client, table, tmp_path_factory):
 
     directory = tmp_path_factory.mktemp("mop-run") / "run"
     hops = []
-    outcome = run_mop(config_for(table), client, directory, partitions=2, models=2, on_hop=hops.append)
+    outcome = run_mop(config_for(table), client, directory, partitions=2, models=2, on_hop=hops.append,
+                      name="tiny-mop", chunk_rows=50)  # the table is streamed in 5 chunks
     return outcome, hops
 
 
@@ -101,6 +102,20 @@ def test_no_worker_reads_a_partition_other_than_its_own(run, client):
     assert_each_worker_read_only_its_own(client.run(partition_reads), hops, outcome.partitions, partitions=2)
 
 
+def test_a_worker_keeping_one_partition_reads_again_only_its_own_and_holds_one(table, tmp_path):
+    from latticenas.data import load_dataset
+    from latticenas.mop.partitions import write_partitions
+    from latticenas.mop.worker import WorkerCache
+
+    root = str(tmp_path / "partitions")
+    write_partitions(load_dataset(table, "target", val_fraction=0.2, test_fraction=0.1), root, 2)
+    store = WorkerCache()
+    for index in (0, 1, 1, 0):
+        store.partition(root, index, keep=1)
+        assert list(store.partitions) == [(root, index)]  # one partition in memory at a time
+    assert store.reads == [f"{root}/{partition_file(i)}" for i in (0, 1, 0)]  # the repeat hop read nothing
+
+
 def test_weights_after_training_equal_sequential_training_in_the_same_order(run):
     import keras
 
@@ -155,6 +170,8 @@ def test_the_run_writes_trial_artifacts_and_the_leaderboard(run, tmp_path):
     assert (d / "best" / "model.keras").is_file()
     results = SearchResults.read(d / "trials.json")
     assert results.backend == "mop" and results.best().name == board["trial"][0]
+    assert results.manifest["metadata"]["name"] == "tiny-mop"  # run_mop(name=...), not the directory's
+    assert not any((d / "mop").glob("latticenas-stream-*"))  # the staged table is gone
     spec = ArchitectureSpec.from_json((d / "best" / "spec.json").read_text())
     report = write_report(results, tmp_path / "aggregate", spec)  # the pipeline's aggregate step, unchanged
     assert report.best_trial == board["trial"][0] and report.html.is_file()
@@ -175,6 +192,9 @@ def test_mop_refuses_bad_requests_with_one_line(capsys, table, tmp_path):
     code = cli_main(["mop", "--data", table, "--target", "target", "--models", "2", "--local-workers", "1",
                      "--learning_rate_schedule=plateau"])
     assert code == 2 and "plateau is not supported" in capsys.readouterr().err
+    code = cli_main(["mop", "--data", table, "--target", "target", "--models", "2", "--local-workers", "1",
+                     "--cached-partitions", "0"])
+    assert code == 2 and "--cached-partitions must be a whole number >= 1, not 0" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- failure (last: it kills a worker)

@@ -19,7 +19,8 @@ Contract:
   ``partitions`` training partitions (0: one per worker) written to ``partition_root``
   (default ``<directory>/mop/partitions``: with a remote cluster, a ``gs://`` prefix or a
   volume the workers share). ``directory`` becomes the MOP run's experiment directory
-  (trials, leaderboard, report, ``trials.json``); it must not hold a run already.
+  (trials, leaderboard, report, ``trials.json``), its experiment named as the Experiment
+  (the pipeline's lineage shows that name, not the directory's); it must not hold a run already.
 * :func:`check_request` refuses, before anything is written or started, what MOP cannot do:
   a time budget (MOP trains every model for its ``epochs``, early stopping by ``patience``),
   a scheduler that is not an address, a negative partition count.
@@ -102,7 +103,8 @@ def run_mop_search(manifest: Mapping[str, Any], directory: str | Path, *, models
                    memory_limit: str = "auto"):
     """Train the Experiment's models by MOP (module doc); the :class:`~latticenas.mop.run.MopOutcome`."""
     check_request(scheduler=scheduler, partitions=partitions)
-    config = mop_config(parse_experiment(manifest), directory)
+    experiment = parse_experiment(manifest)
+    config = mop_config(experiment, directory)
     # TensorFlow comes with the MOP modules: imported when a run starts, not with this module
     from latticenas.mop.driver import live_workers
     from latticenas.mop.run import check_request as check_mop, dask_client, run_mop
@@ -113,4 +115,4 @@ def run_mop_search(manifest: Mapping[str, Any], directory: str | Path, *, models
         if not workers:
             raise LatticeNASError(f"the Dask cluster at {scheduler} has no workers; start some and run again")
         return run_mop(config, client, directory, partitions=partitions or workers, models=models,
-                       partition_root=partition_root)
+                       partition_root=partition_root, name=experiment.name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+import yaml
 from pipeline_helpers import TINY_SPACE
 
 from latticenas.errors import LatticeNASError
@@ -36,6 +37,8 @@ def test_a_mop_search_gives_the_steps_outputs_and_aggregate_reads_its_trials(pre
     assert results.backend == "mop" and results.status == "Succeeded"
     assert [t.state for t in results.trials] == [TrialState.SUCCEEDED] * 2
     assert sorted(t.params["seed"] for t in results.trials) == [0, 1]
+    planned = yaml.safe_load((work / "experiment.yaml").read_text())["metadata"]["name"]
+    assert results.manifest["metadata"]["name"] == planned  # the run is named as the Experiment, not "run-grid"
     best = searched.best_parameters
     assert best.backend == "mop" and best.trial in {t.name for t in results.trials}
     assert best.assignments == {"seed": str(results.best().params["seed"])}

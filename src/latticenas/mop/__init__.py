@@ -1,6 +1,7 @@
 """Model Hopper Parallelism (Cerebro, Nakandala et al., DEEM 2019) on Dask.
 
-The table is written as Parquet partitions (:mod:`.partitions`), each owned by one Dask
+The table is streamed in chunks and written as Parquet partitions (:mod:`.streamed`,
+:mod:`.partitions`), each owned by one Dask
 worker; every model trains one sub-epoch on a worker's partition and hops on
 (:mod:`.schedule`, :mod:`.driver`, :mod:`.worker`), its weights and optimizer state travelling
 with it (:mod:`.state`); the trained models are written as trials (:mod:`.finish`,
@@ -11,6 +12,7 @@ leaves it out); ``latticenas mop`` is its command.
 from latticenas.mop.partitions import PartitionManifest, read_manifest, write_partitions
 from latticenas.mop.schedule import Hop, HopScheduler, assign_partitions
 from latticenas.mop.state import Checkpoints, ModelState
+from latticenas.mop.streamed import write_streamed_partitions
 
 __all__ = [
     "Checkpoints",
@@ -21,4 +23,5 @@ __all__ = [
     "assign_partitions",
     "read_manifest",
     "write_partitions",
+    "write_streamed_partitions",
 ]

@@ -1,7 +1,7 @@
 """``latticenas mop``: train K lattices by Model Hopper Parallelism on a Dask cluster.
 
 ``latticenas mop --data ... --target ... (--scheduler tcp://HOST:PORT | --local-workers N)
-[--partitions P] [--partition-root DIR|gs://BUCKET/PREFIX] --models K [--epochs E] [--dir DIR]
+[--partitions P] [--cached-partitions N] [--partition-root DIR|gs://BUCKET/PREFIX] --models K [--epochs E] [--dir DIR]
 [trial options and parameters]``. The trial options (``--task``, ``--objective``,
 ``--drop-columns``, ``--val-fraction``, ...) and the search parameters (``--epochs``,
 ``--batch_size``, ``--seed``, ...) are the trial program's own, parsed by it
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--partitions", type=int, metavar="P", help="training partitions (default: one per worker)")
     parser.add_argument("--models", type=int, required=True, metavar="K", help="lattices to train (seeds seed..seed+K-1)")
     parser.add_argument("--dir", type=Path, help="experiment directory (default experiments/<data>-mop)")
+    parser.add_argument("--cached-partitions", type=int, metavar="N",
+                        help="encoded partitions a worker keeps in memory (default: all it owns; 1 bounds a "
+                             "worker's memory by one partition, at the cost of reading them again)")
     parser.add_argument("--partition-root", metavar="DIR|gs://BUCKET/PREFIX",
                         help="where the partitions are written, for every worker to read (default DIR/mop/partitions)")
     return parser
@@ -65,11 +68,12 @@ def _run(args) -> int:
     from latticenas.mop.driver import live_workers
     from latticenas.mop.run import check_request, dask_client, run_mop
 
-    check_request(config, own.models, own.partitions)
+    check_request(config, own.models, own.partitions, own.cached_partitions)
     with dask_client(own.scheduler, own.local_workers, own.memory_limit) as client:
         workers = len(live_workers(client))
         outcome = run_mop(config, client, directory, partitions=own.partitions or max(1, workers), models=own.models,
-                          partition_root=own.partition_root)
+                          partition_root=own.partition_root, name=f"{experiment_base_name(data or 'mop')}-mop",
+                          cached_partitions=own.cached_partitions)
     print(outcome.report)
     print(f"\nexperiment directory: {directory}   (latticenas experiment status {directory})")
     return 0 if any(r.status and r.status.value == "succeeded" for r in outcome.runs) else 1

@@ -70,8 +70,9 @@ def live_workers(client) -> list[str]:
 class MopDriver:
     def __init__(self, client, manifest: PartitionManifest, runs: list[ModelRun], checkpoints: Checkpoints, *,
                  objective: str, seed: int = 0, poll_s: float = 0.5, worker_timeout_s: float = 120.0,
-                 on_hop: Callable[[Hop], None] | None = None):
+                 on_hop: Callable[[Hop], None] | None = None, cached_partitions: int | None = None):
         self.client, self.manifest, self.checkpoints = client, manifest, checkpoints
+        self.cached_partitions = cached_partitions  # encoded partitions a worker keeps (None: all it owns)
         self.runs = {r.name: r for r in runs}
         self.metric = objective.removeprefix("val-")
         self.objective = objective
@@ -125,7 +126,7 @@ class MopDriver:
         run = self.runs[hop.model]
         job = HopJob(run.name, run.spec.to_json(), run.params.to_dict(), self.manifest.root, hop.partition,
                      hop.epoch, run.seed, hop_seed(run.seed, hop.epoch, hop.partition),
-                     self.steps_per_epoch(run.params), run.state, hop.last)
+                     self.steps_per_epoch(run.params), run.state, hop.last, self.cached_partitions)
         return self.client.submit(train_hop, job, workers=[hop.worker], allow_other_workers=False, pure=False,
                                   key=f"mop-hop-{run.name}-e{hop.epoch}-p{hop.partition}-{time.monotonic_ns()}")
 

@@ -63,7 +63,9 @@ def mop_manifest(config, task, models: int, workers: int, name: str) -> dict:
         "parameters": {"seed": {"type": "discrete", "values": [seed + k for k in range(models)]}},
         "algorithms": {"grid": {}},
     }
-    return build_experiment(parse_space(space, source="<latticenas mop>"), "grid")
+    experiment = build_experiment(parse_space(space, source="<latticenas mop>"), "grid")
+    experiment["metadata"]["name"] = name  # the run's own name, not the generator's "<name>-grid"
+    return experiment
 
 
 class RunDirectory:

@@ -15,6 +15,8 @@ Contract:
   the training partitions (:class:`~latticenas.features.FeatureStats` and the regression
   :class:`~latticenas.features.TargetTransform`, exactly what one trial fits on its training
   split). The manifest ships them, so every model on every worker encodes alike.
+  :func:`latticenas.mop.streamed.write_streamed_partitions` writes the same files from a table
+  streamed in chunks (what ``latticenas mop`` does: the driver never holds the table).
 * It refuses a root that already holds a manifest (another run's table, which its workers may
   be reading): every run writes its own. Everything is written through
   :mod:`latticenas.data.io`, so a ``gs://`` root needs nothing else than Cloud Storage access
@@ -96,26 +98,18 @@ class PartitionManifest:
 
 def write_partitions(dataset: Dataset, root: str, partitions: int, *, seed: int = 0,
                      numeric_encoding: str = "standard", log_target: bool | None = None) -> PartitionManifest:
-    """Write ``dataset`` as ``partitions`` training files plus validation and test; see the module doc."""
-    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
-        raise DataError(f"partitions must be a whole number >= 1, not {partitions!r}: fix --partitions")
-    if exists(join_uri(root, MANIFEST)):
-        raise DataError(f"{join_uri(root, MANIFEST)} already exists (another run's partitions): "
-                        "pass a new --partition-root, or delete that one")
+    """Write ``dataset`` as ``partitions`` training files plus validation and test; see the module doc.
+
+    The whole table is in memory here; :func:`latticenas.mop.streamed.write_streamed_partitions`
+    writes the same files from a table staged in chunks."""
     train = dataset.train
-    if len(train) < partitions:
-        raise DataError(f"{len(train)} training rows cannot fill {partitions} partitions: "
-                        "lower --partitions or use a larger table")
-    if dataset.val.empty:
-        raise DataError("the validation split is empty: MOP validates every model after every epoch; "
-                        "set --val-fraction above 0")
+    check_layout(root, partitions, len(train), len(dataset.val))
     schema = dataset.schema
     stats = FeatureStats.fit(train, schema, numeric_encoding)
     transform = None
     if schema.task is Task.REGRESSION:
         transform = TargetTransform.fit(train[schema.target].to_numpy(), log=log_target)
-    order = np.random.default_rng(seed).permutation(len(train))
-    pieces = np.array_split(order, partitions)
+    pieces = partition_rows(len(train), partitions, seed)
     for index, rows in enumerate(pieces):
         _write_frame(train.iloc[np.sort(rows)], join_uri(root, partition_file(index)))
     _write_frame(dataset.val, join_uri(root, VALIDATION))
@@ -123,7 +117,32 @@ def write_partitions(dataset: Dataset, root: str, partitions: int, *, seed: int 
     manifest = PartitionManifest(root=str(root), source=dataset.source_uri, schema=schema, stats=stats,
                                  transform=transform, rows=tuple(len(p) for p in pieces),
                                  validation_rows=len(dataset.val), test_rows=len(dataset.test), seed=seed)
-    write_bytes(join_uri(root, MANIFEST), (json.dumps(manifest.to_dict(), indent=2) + "\n").encode())
+    return write_manifest(manifest)
+
+
+def check_layout(root: str, partitions: int, train_rows: int, validation_rows: int) -> None:
+    """DataError unless ``train_rows`` fill ``partitions`` partitions, with validation rows, at a new ``root``."""
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+        raise DataError(f"partitions must be a whole number >= 1, not {partitions!r}: fix --partitions")
+    if exists(join_uri(root, MANIFEST)):
+        raise DataError(f"{join_uri(root, MANIFEST)} already exists (another run's partitions): "
+                        "pass a new --partition-root, or delete that one")
+    if train_rows < partitions:
+        raise DataError(f"{train_rows} training rows cannot fill {partitions} partitions: "
+                        "lower --partitions or use a larger table")
+    if validation_rows == 0:
+        raise DataError("the validation split is empty: MOP validates every model after every epoch; "
+                        "set --val-fraction above 0")
+
+
+def partition_rows(train_rows: int, partitions: int, seed: int) -> list[np.ndarray]:
+    """The training rows (ordinals in table order) of each partition: a seeded random share."""
+    return np.array_split(np.random.default_rng(seed).permutation(train_rows), partitions)
+
+
+def write_manifest(manifest: PartitionManifest) -> PartitionManifest:
+    """Write ``manifest`` last, once every file it names is there."""
+    write_bytes(manifest.uri(MANIFEST), (json.dumps(manifest.to_dict(), indent=2) + "\n").encode())
     return manifest
 
 

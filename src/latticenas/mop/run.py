@@ -1,7 +1,8 @@
 """``run_mop``: a table, a parameter set and a Dask cluster -> K trained lattices, as trials.
 
-Steps: load and check the table with the trials' loader; write it as P partitions with the
-encoders fitted once (:mod:`~latticenas.mop.partitions`); sample K models (model ``k`` is the
+Steps: stream the table in chunks through the trials' loader's checks and hash split
+(:func:`~latticenas.data.streamed.stream_dataset`: the driver never holds the whole table) and
+write it as P partitions with the encoders fitted once (:mod:`~latticenas.mop.streamed`); sample K models (model ``k`` is the
 network of a one-network trial with ``seed + k``, :mod:`~latticenas.mop.experiment`); train
 them by model hopping (:mod:`~latticenas.mop.driver`); write every model's trial artifacts and
 the report. The cluster is a new ``LocalCluster`` of ``local_workers`` processes (one thread
@@ -23,10 +24,10 @@ from latticenas.arch import sample_architectures
 from latticenas.errors import LatticeNASError, ParameterError
 from latticenas.mop.driver import ModelRun, MopDriver, live_workers
 from latticenas.mop.experiment import RunDirectory, model_params, mop_manifest
-from latticenas.mop.partitions import write_partitions
+from latticenas.mop.streamed import write_streamed_partitions
 from latticenas.mop.state import Checkpoints
 from latticenas.search_plan import experiment_base_name
-from latticenas.trial import load_trial_data
+from latticenas.trial import stream_trial_data
 from latticenas.trial_loop import FINAL_ACTIVATION, resolve_objective
 
 log = logging.getLogger("latticenas.mop")
@@ -50,9 +51,9 @@ def network_seed(seed: int) -> int:
     return (seed * 1_000_003) % (2**31 - 1)
 
 
-def check_request(config, models: int, partitions: int | None) -> None:
+def check_request(config, models: int, partitions: int | None, cached_partitions: int | None = None) -> None:
     """ParameterError for a request MOP cannot run (before any cluster starts or data loads)."""
-    for flag, value in (("--models", models), ("--partitions", partitions)):
+    for flag, value in (("--models", models), ("--partitions", partitions), ("--cached-partitions", cached_partitions)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ParameterError(f"{flag} must be a whole number >= 1, not {value!r}")
     if config.params.learning_rate_schedule == "plateau":
@@ -92,39 +93,58 @@ def dask_client(scheduler: str | None = None, local_workers: int | None = None, 
 
 
 def run_mop(config, client, directory: str | Path, *, partitions: int, models: int, seed: int | None = None,
-            partition_root: str | None = None, on_hop=None) -> MopOutcome:
-    """Train ``models`` lattices on ``client``'s workers over ``partitions`` partitions (module doc)."""
-    check_request(config, models, partitions)
-    params = config.params
-    dataset = load_trial_data(config)
-    task = dataset.schema.task
-    objective = resolve_objective(config.objective, task)
-    workers = len(live_workers(client))
-    name = experiment_base_name(str(Path(directory).resolve()))
-    run_dir = RunDirectory(Path(directory), mop_manifest(config, task, models, workers, name))
-    try:
-        root = str(partition_root or run_dir.mop_dir / "partitions")
-        manifest = write_partitions(dataset, root, partitions, seed=params.seed,
-                                    numeric_encoding=params.numeric_encoding, log_target=config.log_target)
-        del dataset  # the driver keeps no rows: each worker reads its own partitions
-        seeds = [params.seed + k for k in range(models)]
-        names = run_dir.add_trials(seeds)
-        final_activation = params.final_activation or FINAL_ACTIVATION[task]
-        runs, configs = [], {}
-        for trial, s in zip(names, seeds):
-            own = model_params(params, s)
-            spec = sample_architectures(own, output_size=manifest.schema.output_size, final_activation=final_activation)[0]
-            runs.append(ModelRun(trial, own, spec, network_seed(s)))
-            configs[trial] = replace(config, params=own, output_dir=str(run_dir.output_dir(trial)))
-        driver = MopDriver(client, manifest, runs, Checkpoints(run_dir.mop_dir / "checkpoints"), objective=objective,
-                           seed=params.seed if seed is None else seed, on_hop=on_hop)
-        log.info("mop: %d models, %d partitions (%s training rows) in %s, %d workers, objective %s", models,
-                 partitions, "/".join(str(n) for n in manifest.rows), root, workers, objective)
-        driver.run()
-        for trial, artifacts in driver.finish(configs).items():
-            run_dir.record(trial, artifacts, driver.runs[trial].lines)
-        report = run_dir.report()
-    finally:
-        run_dir.close()
-    return MopOutcome(Path(directory), report, tuple(runs), driver.lost_hops, manifest.root)
+            partition_root: str | None = None, on_hop=None, name: str | None = None,
+            chunk_rows: int | None = None, cached_partitions: int | None = None) -> MopOutcome:
+    """Train ``models`` lattices on ``client``'s workers over ``partitions`` partitions (module doc).
 
+    ``name`` names the run's experiment (a Katib name; default ``<directory name>-grid``); ``chunk_rows`` is how many
+    rows of the table the driver reads at a time (default :data:`~latticenas.data.chunks.CHUNK_ROWS`);
+    ``cached_partitions`` how many encoded partitions a worker keeps (default: all it owns)."""
+    check_request(config, models, partitions, cached_partitions)
+    params = config.params
+    run_dir_path = Path(directory)
+    (run_dir_path / "mop").mkdir(parents=True, exist_ok=True)  # the table is staged there, then removed
+    data = stream_trial_data(config, chunk_rows=chunk_rows, workdir=run_dir_path / "mop")
+    try:
+        task = data.schema.task
+        objective = resolve_objective(config.objective, task)
+        workers = len(live_workers(client))
+        name = name or f"{experiment_base_name(str(run_dir_path.resolve()))}-grid"
+        run_dir = RunDirectory(run_dir_path, mop_manifest(config, task, models, workers, name))
+        try:
+            root = str(partition_root or run_dir.mop_dir / "partitions")
+            manifest = write_streamed_partitions(data, root, partitions, seed=params.seed,
+                                                 numeric_encoding=params.numeric_encoding, log_target=config.log_target)
+            data.close()  # the driver keeps no rows: each worker reads its own partitions
+            runs, driver = _train(config, client, run_dir, manifest, models, objective, seed, on_hop,
+                                  cached_partitions)
+            report = run_dir.report()
+        finally:
+            run_dir.close()
+    finally:
+        data.close()
+    return MopOutcome(run_dir_path, report, tuple(runs), driver.lost_hops, manifest.root)
+
+
+def _train(config, client, run_dir: RunDirectory, manifest, models: int, objective: str, seed: int | None, on_hop,
+           cached_partitions: int | None):
+    """Sample the models, train them by hopping, record their trials; the runs and the driver."""
+    params = config.params
+    seeds = [params.seed + k for k in range(models)]
+    names = run_dir.add_trials(seeds)
+    final_activation = params.final_activation or FINAL_ACTIVATION[manifest.schema.task]
+    runs, configs = [], {}
+    for trial, s in zip(names, seeds):
+        own = model_params(params, s)
+        spec = sample_architectures(own, output_size=manifest.schema.output_size, final_activation=final_activation)[0]
+        runs.append(ModelRun(trial, own, spec, network_seed(s)))
+        configs[trial] = replace(config, params=own, output_dir=str(run_dir.output_dir(trial)))
+    driver = MopDriver(client, manifest, runs, Checkpoints(run_dir.mop_dir / "checkpoints"), objective=objective,
+                       seed=params.seed if seed is None else seed, on_hop=on_hop, cached_partitions=cached_partitions)
+    log.info("mop: %d models, %d partitions (%s training rows) in %s, %d workers, objective %s", models,
+             len(manifest.rows), "/".join(str(n) for n in manifest.rows), manifest.root, len(live_workers(client)),
+             objective)
+    driver.run()
+    for trial, artifacts in driver.finish(configs).items():
+        run_dir.record(trial, artifacts, driver.runs[trial].lines)
+    return runs, driver

@@ -2,7 +2,9 @@
 
 Each worker process keeps one :class:`WorkerCache` (keyed by the worker's address, so threads
 of one process never share one): the partitions it owns, read once and encoded once with the
-manifest's encoder; the validation rows, read once; the networks it has trained, built once
+manifest's encoder (or, with ``cached_partitions=N``, only the N it used last, so that a
+worker's memory is bounded by N partitions, not by its share of the table: the others are
+read again, from its own files only, when a model hops onto them); the validation rows, read once; the networks it has trained, built once
 and reused by the next hop of the same model (their weights and optimizer state come with
 every hop, :mod:`latticenas.mop.state`); and the files it read (``reads``: their URIs, under a
 local root or a ``gs://`` prefix, which the tests count).
@@ -48,6 +50,7 @@ class HopJob:
     steps_per_epoch: int  # batches over all partitions (the learning-rate schedule's epoch)
     state: bytes | None  # None: the first hop builds the network fresh
     validate: bool
+    cached_partitions: int | None = None  # encoded partitions the worker keeps; None: every one it owns
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,12 @@ class WorkerCache:
             self.encoders[root] = build_encoder(self.manifest(root).stats)
         return self.encoders[root]
 
-    def partition(self, root: str, index: int) -> tuple[dict, np.ndarray]:
-        if (root, index) not in self.partitions:
+    def partition(self, root: str, index: int, keep: int | None = None) -> tuple[dict, np.ndarray]:
+        if (root, index) in self.partitions:
+            self.partitions[(root, index)] = self.partitions.pop((root, index))  # the most recent last
+        else:
+            while keep is not None and self.partitions and len(self.partitions) >= keep:
+                self.partitions.pop(next(iter(self.partitions)))  # the least recently used, before reading
             manifest = self.manifest(root)
             frame = read_partition(manifest, partition_file(index))
             self.reads.append(manifest.uri(partition_file(index)))
@@ -211,7 +218,7 @@ def train_hop(job: HopJob) -> HopResult:
 
     started = time.perf_counter()
     store = cache()
-    x, y = store.partition(job.root, job.partition)
+    x, y = store.partition(job.root, job.partition, job.cached_partitions)
     network = store.network(job)
     params = ParameterSet.from_mapping(job.params)
     keras.utils.set_random_seed(job.hop_seed)
