@@ -1,7 +1,8 @@
 """Benchmark: Model Hopper Parallelism vs task parallelism under a small worker memory limit.
 
-One generated table (``mop_table.py``'s, widened with ``--extra-columns`` noise columns) as
-Parquet, and K models: model ``k`` is the lattice a one-network trial with ``--seed=k`` samples
+One generated table (``mop_table.py``'s, widened with ``--extra-columns`` noise columns and
+``--text-columns`` ID-like text columns, written chunk by chunk, so it may exceed this machine's
+memory) as Parquet, and K models: model ``k`` is the lattice a one-network trial with ``--seed=k`` samples
 and initializes (the same spec and initial weights under both schemes, checked by spec hash).
 Each scheme gets a fresh ``LocalCluster`` of W one-thread worker processes from
 ``latticenas.mop.run.dask_client`` (the memory limit enforced by the nanny, which restarts a
@@ -13,11 +14,15 @@ worker above 95% of it):
   again at ``--task-limit`` (larger, so that it completes and its models can be compared).
 
 A thread samples every worker process's RSS (psutil, every 0.1 s) and this process's (the MOP
-driver, which loads and partitions the table); the nanny's "exceeded 95% memory budget"
-restarts are counted from its log. Networks per minute are K over the scheme's wall time
+driver, which streams the table in chunks and writes the partitions; ``first_hop_s`` is when
+its first hop ended, so roughly the driver's time to partition); the nanny's "exceeded 95%
+memory budget" restarts are counted from its log. Networks per minute are K over the scheme's wall time
 (loading, training, artifacts). Prints Markdown tables and writes ``<dir>/results.json``.
 
     .venv/bin/python benchmarks/mop_vs_task.py [--rows 400000] [--extra-columns 32] [--memory-limit 1.5GiB]
+    .venv/bin/python benchmarks/mop_vs_task.py --rows 4700000 --extra-columns 0 --text-columns 6 --text-chars 64 \
+        --memory-limit 2GiB --task-limit '' --partitions 16 --cached-partitions 1 --epochs 1 \
+        --val-fraction 0.01 --test-fraction 0.01
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mop_table import mop_table  # noqa: E402
+from mop_table import write_table  # noqa: E402
 
 from latticenas.mop.experiment import model_params  # noqa: E402
 from latticenas.mop.run import dask_client, network_seed, run_mop  # noqa: E402
@@ -143,9 +148,14 @@ def summary(output: Path) -> dict:
 
 def run_mop_scheme(config, args, directory: Path) -> dict:
     result = {"scheme": "mop", "limit": args.memory_limit, "workers": args.workers}
+    hops = []
     with (dask_client(local_workers=args.workers, memory_limit=args.memory_limit) as client,
           measured(client, result)):
-        outcome = run_mop(config, client, directory, partitions=args.partitions, models=args.models)
+        started = time.perf_counter()
+        outcome = run_mop(config, client, directory, partitions=args.partitions, models=args.models,
+                          on_hop=lambda hop: hops.append(time.perf_counter() - started), name="bench-mop",
+                          cached_partitions=args.cached_partitions)
+    result["first_hop_s"] = round(hops[0], 1) if hops else None
     models = {}
     for run in outcome.runs:
         out = directory / "trials" / run.name / "output"
@@ -205,6 +215,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=400_000)
     parser.add_argument("--extra-columns", type=int, default=32)
+    parser.add_argument("--text-columns", type=int, default=0, help="ID-like text columns (mop_table.py)")
+    parser.add_argument("--text-chars", type=int, default=32)
+    parser.add_argument("--cached-partitions", type=int, default=None,
+                        help="encoded partitions a MOP worker keeps (default: all it owns)")
+    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--test-fraction", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--models", type=int, default=4)
@@ -217,19 +233,15 @@ def main(argv=None) -> int:
     parser.add_argument("--dir", type=Path, default=Path("runs/mop-vs-task"))
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    table = args.dir / f"table-{args.rows}x{args.extra_columns}.parquet"
+    shape = f"{args.rows}x{args.extra_columns}" + (f"x{args.text_columns}t{args.text_chars}" if args.text_columns else "")
+    table = args.dir / f"table-{shape}.parquet"
     about = table.with_suffix(".json")
     if not about.is_file():
-        args.dir.mkdir(parents=True, exist_ok=True)
-        frame = mop_table(args.rows, 0, args.extra_columns)
-        frame.to_parquet(table, index=False)
-        about.write_text(json.dumps({"rows": len(frame), "columns": frame.shape[1],
-                                     "memory_gib": round(frame.memory_usage(deep=True).sum() / GiB, 3),
-                                     "file_gib": round(table.stat().st_size / GiB, 3)}))
-        del frame
+        about.write_text(json.dumps(write_table(table, args.rows, 0, extra_columns=args.extra_columns,
+                                                text_columns=args.text_columns, text_chars=args.text_chars)))
     print(f"table {table}: {about.read_text()}", flush=True)
     config = parse_config(["--data", str(table), "--target", "y", "--task", "regression", "--output-dir", "unused",
-                           "--val-fraction=0.1", "--test-fraction=0.1", f"--epochs={args.epochs}",
+                           f"--val-fraction={args.val_fraction}", f"--test-fraction={args.test_fraction}", f"--epochs={args.epochs}",
                            f"--batch_size={args.batch_size}", *LATTICE])
     results = []
     schemes = args.schemes.split(",")
