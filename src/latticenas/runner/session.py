@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +37,10 @@ STOPPING_S = 30.0  # repeated interrupts this soon after the first one wait for 
 #: imported while the manifest is checked and the first trials run (Katib's random and tpe
 #: suggest with hyperopt; the report plots with matplotlib)
 BACKGROUND_IMPORTS = ("hyperopt", "matplotlib.pyplot")
+#: imported once the first trial has started, while the runner waits on trials: the report's
+#: parameter importance (optuna's fANOVA imports scikit-learn's ensembles, ~0.4 s)
+#: and the report itself (its leaderboard, the final model's summary: pandas, ~0.4 s)
+REPORT_IMPORTS = ("latticenas.runner.report", "optuna.importance")
 
 
 def run_experiment(
@@ -76,23 +81,28 @@ def run_experiment(
             return _run(experiment, directory, max_trials, parallel, time_budget, final_model, workers)
 
 
-def _import_in_background(modules: tuple[str, ...]) -> None:
+def _import_in_background(modules: tuple[str, ...], after: threading.Event | None = None) -> threading.Thread:
     """Import what the run needs later in a daemon thread: the runner's main thread mostly
     waits on trials, so the report's plotting library (and the search library, when the first
     suggestion does not need it at once) costs the run no wall time. Python's import lock makes
     a module the main thread needs meanwhile wait for the same import, never import it twice;
-    a module that fails to import here fails again, with its error, where it is used."""
+    a module that fails to import here fails again, with its error, where it is used. With
+    ``after``, the imports wait for that event (the first trial's launch), so they do not
+    compete with the start-up for the interpreter."""
     import importlib
-    import threading
 
     def run() -> None:
+        if after is not None:
+            after.wait()
         for module in modules:
             with contextlib.suppress(Exception):
                 if module == "matplotlib.pyplot":
                     importlib.import_module("matplotlib").use("Agg")  # headless, as the report sets it
                 importlib.import_module(module)
 
-    threading.Thread(target=run, name="latticenas-imports", daemon=True).start()
+    thread = threading.Thread(target=run, name="latticenas-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def _load(manifest, name: str | None):
@@ -109,7 +119,6 @@ def _load(manifest, name: str | None):
 def _run(experiment, directory: Path, max_trials: int | None, parallel: int | None, time_budget,
          final_model: bool = True, workers: str = "warm") -> int:
     from latticenas.runner.orchestrator import ExperimentStatus
-    from latticenas.runner.report import write_report
     from latticenas.runner.workspace import open_for_run
 
     workspace, store, experiment = open_for_run(experiment, directory, max_trials, parallel)
@@ -118,6 +127,8 @@ def _run(experiment, directory: Path, max_trials: int | None, parallel: int | No
         done = _execute(experiment, workspace, store, trial_budget, workers, time_budget)
         if done.status is ExperimentStatus.SUCCEEDED and final_model:
             _build_final(experiment, workspace, store.trials())
+        from latticenas.runner.report import write_report  # here: imported while the trials ran
+
         print(write_report(workspace, experiment, store.trials(), f"{done.status.value} ({done.reason})"))
     finally:
         store.close()
@@ -133,7 +144,6 @@ def _execute(experiment, workspace, store, time_budget=None, workers: str = "war
     from latticenas.runner.process import check_command, run_trial_process
     from latticenas.runner.warm import WORKER_KINDS, WarmPool
     from latticenas.runner.progress import Progress
-    from latticenas.runner.report import leaderboard, write_leaderboard
 
     if workers not in WORKER_KINDS:
         raise LatticeNASError(f"workers={workers!r}: use one of {', '.join(WORKER_KINDS)}")
@@ -147,11 +157,18 @@ def _execute(experiment, workspace, store, time_budget=None, workers: str = "war
     print(_banner(experiment, workspace.directory, trials, whole_budget or time_budget, time_budget), file=sys.stderr)
     progress = Progress(experiment, experiment.budget.max_trials, sum(t.state.finished for t in trials))
     pool = WarmPool() if workers == "warm" else None
+    launch, first_launch = pool.run_trial if pool else run_trial_process, threading.Event()
+
+    def launch_trial(*args, **kwargs):
+        first_launch.set()
+        return launch(*args, **kwargs)
+
+    _import_in_background(REPORT_IMPORTS, after=first_launch)
     orchestrator = Orchestrator(
         experiment, workspace, store, engine, early_stopping, progress,
-        on_finished=lambda trials: write_leaderboard(workspace, experiment, leaderboard(experiment, trials)),
+        on_finished=lambda trials: _write_leaderboard(workspace, experiment, trials),
         time_budget=time_budget,
-        launch_trial=pool.run_trial if pool else run_trial_process,
+        launch_trial=launch_trial,
     )
     try:
         return orchestrator.run()
@@ -163,6 +180,12 @@ def _execute(experiment, workspace, store, time_budget=None, workers: str = "war
         progress.close()
         if pool:
             pool.close()
+
+
+def _write_leaderboard(workspace, experiment, trials) -> None:
+    from latticenas.runner.report import leaderboard, write_leaderboard  # here: imported while the first trial ran
+
+    write_leaderboard(workspace, experiment, leaderboard(experiment, trials))
 
 
 def _build_final(experiment, workspace, trials) -> None:
