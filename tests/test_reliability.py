@@ -512,6 +512,31 @@ def test_infinite_values_missing_is_a_trial_flag_that_makes_them_missing(workspa
         load_trial_data(parse_config([f"--data={workspace / 'inf.csv'}", "--target=price", f"--output-dir={tmp_path / 'o'}"]))
 
 
+def test_a_served_model_applies_its_training_rule_for_infinite_values(workspace, tmp_path):
+    """Trained with infinite_values=missing, a model predicts +-inf cells as missing ones; trained
+    without it, it refuses them with the rows named: never a value clipped to the training range."""
+    from latticenas.errors import DataError
+    from latticenas.predict import Predictor
+
+    small = ["--epochs=2", "--number_of_architecture_moities_to_try=1", "--maximum_levels=2", "--seed=3"]
+    assert trial([f"--data={workspace / 'inf.csv'}", "--target=price", f"--output-dir={tmp_path / 'm'}",
+                  "--infinite_values=missing", *small]) == 0
+    rows = pd.read_csv(workspace / "small.csv").drop(columns=["price"]).head(6)
+    with_inf, with_nan = rows.copy(), rows.copy()
+    with_inf.loc[[1, 4], "size"], with_nan.loc[[1, 4], "size"] = [np.inf, -np.inf], np.nan
+    model = Predictor.load(tmp_path / "m" / "best")
+    assert model.schema.infinite == "missing"
+    np.testing.assert_array_equal(model.predict(with_inf), model.predict(with_nan))
+    assert not np.array_equal(model.predict(with_inf), model.predict(rows))  # the cells did count as missing
+
+    assert trial([f"--data={workspace / 'small.csv'}", "--target=price", f"--output-dir={tmp_path / 'r'}", *small]) == 0
+    refusing = Predictor.load(tmp_path / "r" / "best")
+    assert refusing.schema.infinite == "refuse"
+    with pytest.raises(DataError, match=r"'size' has infinite values in data row\(s\) 2, 5; .*infinite_values=missing"):
+        refusing.predict(with_inf)
+    assert np.isfinite(refusing.predict(rows)).all()
+
+
 # ---------------------------------------------------------------------------- 13: two Ctrl-C
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pandas as pd
 
 from latticenas import artifacts as layout
 from latticenas.data import TableSchema, Task
+from latticenas.data.dataset import infinite_as_missing
 from latticenas.errors import DataError
 from latticenas.features import FeatureStats, model_inputs
 
@@ -70,7 +72,7 @@ class Predictor:
             raise DataError(f"the table lacks feature columns the model needs: {', '.join(missing[:10])}")
         for column in self.stats.numeric:
             _check_numeric(df[column], column)
-        return self.predict_inputs(model_inputs(df, self.stats))
+        return self.predict_inputs(model_inputs(_apply_infinite(df, self.schema, self.stats.numeric), self.stats))
 
     def predict_inputs(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """Predictions for rows already converted to model inputs (:func:`~latticenas.features.model_inputs`)."""
@@ -88,6 +90,27 @@ class Predictor:
         out = pd.DataFrame(proba, columns=[f"p_{c}" for c in classes], index=df.index)
         out.insert(0, "prediction", [classes[i] for i in proba.argmax(axis=1)])
         return out
+
+
+def _apply_infinite(df: pd.DataFrame, schema: TableSchema, numeric: Sequence[str]) -> pd.DataFrame:
+    """The trained model's rule for +-inf in a numeric feature, as the loader applied it: the
+    cells made missing (``infinite_values=missing``), or a DataError naming the rows (``refuse``),
+    never a value silently clipped to the training range."""
+    out = df
+    for column in numeric:
+        values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype="float64")
+        infinite = np.flatnonzero(np.isinf(values))
+        if not infinite.size:
+            continue
+        if schema.infinite == "missing":
+            out = out.copy() if out is df else out
+            out[column] = infinite_as_missing(df[column])
+            continue
+        rows = ", ".join(str(i + 1) for i in infinite[:5]) + (f" and {infinite.size - 5} more" if infinite.size > 5 else "")
+        raise DataError(f"numeric column {column!r} has infinite values in data row(s) {rows}; the model was trained "
+                        "with infinite_values=refuse: replace them with numbers or empty cells (missing), or retrain "
+                        "with infinite_values=missing")
+    return out
 
 
 def _check_numeric(values: pd.Series, column: str) -> None:

@@ -160,7 +160,7 @@ class _Loop:
         if self.best is None or is_better(self.metric, value, self.best[0].metrics[self.metric]):
             self.best = (result, spec)
             self._best_network = network
-            self._save_best(result, spec)
+            self._record_best(result, spec)
         self.emit(format_metric_lines({self.objective: self.best[0].metrics[self.metric]}))
 
     def choose_model(self, dataset: Dataset) -> None:
@@ -213,7 +213,9 @@ class _Loop:
         if network is not None:
             self.writer.save_model(network.serving, layout.BEST, layout.MODEL)
 
-    def _save_best(self, result: NetworkResult, spec: ArchitectureSpec) -> None:
+    def _record_best(self, result: NetworkResult, spec: ArchitectureSpec) -> None:
+        """The best network so far: its spec, metrics, diagram and preprocessing (small files,
+        written at once; its model waits for :meth:`save_best_model`)."""
         self.writer.write_text(spec.to_json(indent=2), layout.BEST, layout.SPEC)
         self.writer.write_json(result.to_dict(), layout.BEST, layout.METRICS)
         self.writer.write_text(render_svg(spec, title=f"best network {result.network_id}"), layout.BEST, layout.DIAGRAM)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -56,7 +56,7 @@ def load_dataset(
     validate_fractions(val_fraction, test_fraction)
     raw = read_table(uri)
     drop_columns = tuple(drop_columns)
-    schema = infer_schema(raw, target, task=task, drop_columns=drop_columns)
+    schema = replace(infer_schema(raw, target, task=task, drop_columns=drop_columns), infinite=infinite)
     rows = drop_missing_target(raw, target)
     if infinite == "missing":
         rows = _infinite_as_missing(rows, schema)

@@ -61,12 +61,15 @@ class ColumnInfo:
 
 @dataclass(frozen=True)
 class TableSchema:
-    """Features (in table order), target, task and, for classification, sorted class labels."""
+    """Features (in table order), target, task and, for classification, sorted class labels;
+    ``infinite``: what a numeric feature's +-inf is (``refuse``: an error; ``missing``: a missing
+    cell), the loader's rule, kept so that a served model applies it to new rows too."""
 
     features: tuple[ColumnInfo, ...]
     target: str
     task: Task
     classes: tuple[str, ...] | None
+    infinite: str = "refuse"
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -115,6 +118,7 @@ class TableSchema:
             "target": self.target,
             "task": self.task.value,
             "classes": None if self.classes is None else list(self.classes),
+            "infinite": self.infinite,
             "features": [
                 {
                     "name": c.name,
@@ -142,6 +146,7 @@ class TableSchema:
                 target=str(data["target"]),
                 task=Task(data["task"]),
                 classes=None if classes is None else tuple(str(c) for c in classes),
+                infinite=str(data.get("infinite", "refuse")),  # contracts written before it was kept
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(

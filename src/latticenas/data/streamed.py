@@ -25,7 +25,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +98,8 @@ def stream_dataset(uri: str, target: str, task: Task | str | None = "auto", drop
     try:
         data = _stage(uri, target, tuple(drop_columns), chunk_rows, staging)
         data.infinite = infinite
-        schema = data.schema = schema_of_columns(data.columns, lambda name: _whole(data, name), target, task=task)
+        schema = data.schema = replace(schema_of_columns(data.columns, lambda name: _whole(data, name), target, task=task),
+                                       infinite=infinite)
         data.dtypes = {c: data.dtypes[c] for c in data.columns if c == target or c in set(schema.feature_names)}
         for name in finite_columns(schema):
             check_finite(data.column(name), schema)
