@@ -102,11 +102,11 @@ def test_regression_retrain_writes_everything_and_tests_on_the_test_split(regres
 
 @pytest.mark.slow
 def test_preprocessing_json_has_the_trial_format(regression):
+    from latticenas.artifacts import preprocessing_record
     from latticenas.train import prepare
-    from latticenas.trial_loop import _Loop
 
     written = json.loads(open(regression.result.preprocessing_path).read())
-    trial_like = _Loop._preprocessing(SimpleNamespace(data=prepare(regression.dataset)))
+    trial_like = preprocessing_record(prepare(regression.dataset))  # what a trial writes to best/
     assert set(written) == set(trial_like) == {"schema", "features", "target_transform"}
     assert written["schema"] == trial_like["schema"]
     assert set(written["features"]) == set(trial_like["features"])

@@ -113,3 +113,14 @@ def read_val_predictions(text: str):
     frame = pd.read_csv(io.StringIO(text))
     values = frame.drop(columns=["row"]).to_numpy(dtype="float64")
     return frame["row"].to_numpy(), values[:, 0] if values.shape[1] == 1 else values
+
+
+def preprocessing_record(prepared) -> dict:
+    """``preprocessing.json``, a served model's input contract, of a trial's or a retrain's
+    prepared data (:class:`latticenas.train.Prepared`): the schema (with its rule for +-inf),
+    the feature statistics and the target transform."""
+    return {
+        "schema": prepared.schema.to_dict(),
+        "features": prepared.stats.to_dict(),
+        "target_transform": prepared.transform.to_dict() if prepared.transform else None,
+    }

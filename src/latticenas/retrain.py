@@ -87,7 +87,6 @@ __all__ = [
     "confusion_matrix",
     "ensemble_record",
     "export_saved_model",
-    "preprocessing_record",
     "retrain_best",
     "retrain_ensemble",
     "roc_curve",
@@ -281,7 +280,7 @@ def _write(output_dir: str, model, prepared, spec: ArchitectureSpec, dataset: Da
     saved_model_dir = str(Path(output_dir) / SAVED_MODEL)
     export_saved_model(model, str(Path(saved_model_dir) / SAVED_MODEL_VERSION))
     spec_path = writer.write_text(spec.to_json(indent=2), layout.SPEC)
-    preprocessing_path = writer.write_json(preprocessing_record(prepared), layout.PREPROCESSING)
+    preprocessing_path = writer.write_json(layout.preprocessing_record(prepared), layout.PREPROCESSING)
     diagram_path = writer.write_text(render_svg(spec, title=title or f"retrained {spec.content_hash[:12]}"), layout.DIAGRAM)
     rows = {"fit": len(retrain_data.train), "early_stopping": len(retrain_data.val), "test": len(dataset.test)}
     record = {"split": "test", "task": schema.task.value, "metrics": test["metrics"], "rows": rows,
@@ -329,15 +328,6 @@ def _early_stopping_split(dataset: Dataset, fraction: float) -> tuple[pd.DataFra
             f"of {fraction:g}: use a larger table or a larger early_stopping_fraction"
         )
     return split.train, split.val
-
-
-def preprocessing_record(prepared) -> dict:
-    """The ``preprocessing.json`` content: the same record a trial writes to ``best/``."""
-    return {
-        "schema": prepared.schema.to_dict(),
-        "features": prepared.stats.to_dict(),
-        "target_transform": prepared.transform.to_dict() if prepared.transform else None,
-    }
 
 
 def _test_evaluation(model, dataset: Dataset, stats) -> dict:

@@ -219,15 +219,7 @@ class _Loop:
         self.writer.write_text(spec.to_json(indent=2), layout.BEST, layout.SPEC)
         self.writer.write_json(result.to_dict(), layout.BEST, layout.METRICS)
         self.writer.write_text(render_svg(spec, title=f"best network {result.network_id}"), layout.BEST, layout.DIAGRAM)
-        self.writer.write_json(self._preprocessing(), layout.BEST, layout.PREPROCESSING)
-
-    def _preprocessing(self) -> dict:
-        data = self.data
-        return {
-            "schema": data.schema.to_dict(),
-            "features": data.stats.to_dict(),
-            "target_transform": data.transform.to_dict() if data.transform else None,
-        }
+        self.writer.write_json(layout.preprocessing_record(self.data), layout.BEST, layout.PREPROCESSING)
 
     def finish(self, dataset: Dataset) -> TrialOutcome:
         failed = [r for r in self.results if r.status is not NetworkStatus.SUCCEEDED]
